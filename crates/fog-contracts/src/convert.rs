@@ -1,0 +1,1 @@
+//! Conversions between ABI wire types and fog-primitives domain types.
