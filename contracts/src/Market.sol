@@ -24,8 +24,11 @@ interface IBlacklist {
 ///
 /// Storage is lean because users pay for every slot: an order is stored as the
 /// hash of its ABI encoding (the full order travels in the `OrderPlaced` event
-/// and comes back as calldata), and a live deal takes three packed slots that
-/// are freed when it closes. Events carry everything an indexer needs.
+/// and comes back as calldata). A live deal takes two slots, freed when it
+/// closes: the hash of its fixed parties (supplier, consumer, master, start;
+/// emitted in `DealOpened`, passed back as calldata) and its packed terms
+/// (price, blocked balance, end, last bill). Events carry everything an
+/// indexer needs.
 ///
 /// Money flow: placing a bid blocks its first period (1 h for spot, min(duration,
 /// 1 day) for forward) from the consumer; `bill` pays the deal's master for the
@@ -70,6 +73,8 @@ contract Market {
     uint256 public constant FORWARD_PERIOD = 1 days;
     /// @notice Most benchmark entries an order may carry.
     uint256 public constant MAX_BENCHMARKS = 64;
+    /// @notice Benchmark entries packed into one 256-bit word.
+    uint256 public constant BENCHMARKS_PER_WORD = 4;
     /// @notice Highest price in USD-wei per second (fits the deal's 96-bit field).
     uint256 public constant MAX_PRICE = type(uint96).max;
     /// @notice Longest forward duration (10 years), so deal ends fit 32 bits.
@@ -85,7 +90,9 @@ contract Market {
 
     /// @notice An order as placed. `author` and `frozenSum` are filled in by the
     /// market; pass the order exactly as `OrderPlaced` emitted it to open a
-    /// deal on it or cancel it.
+    /// deal on it or cancel it. `benchmarks` packs four 64-bit entries per
+    /// word: entry i is bits 64*(i%4) .. 64*(i%4)+63 of word i/4; missing
+    /// entries are 0. (Packing cuts calldata and event bytes roughly by three.)
     struct Order {
         uint8 orderType;
         address author;
@@ -96,18 +103,23 @@ contract Market {
         uint8 identityLevel;
         address blacklist;
         bytes32 tag;
-        uint64[] benchmarks;
+        uint256[] benchmarks;
         uint256 frozenSum;
     }
 
-    /// @notice A live deal, packed into three slots.
-    struct Deal {
-        address consumer;
-        uint96 price;
+    /// @notice Who a deal binds and when it began; fixed for the deal's life.
+    /// Stored as a hash: pass it back exactly as `DealOpened` emitted it.
+    struct DealParties {
         address supplier;
-        uint96 blockedBalance;
+        address consumer;
         address master;
         uint32 start;
+    }
+
+    /// @notice A live deal's changing terms, packed into one slot.
+    struct DealTerms {
+        uint96 price;
+        uint96 blockedBalance;
         uint32 end;
         uint32 lastBillTs;
     }
@@ -123,6 +135,18 @@ contract Market {
     struct MasterLink {
         address master;
         bool confirmed;
+    }
+
+    /// A live deal in memory: its parties (checked against the stored hash) and terms.
+    struct Deal {
+        address supplier;
+        address consumer;
+        address master;
+        uint32 start;
+        uint96 price;
+        uint96 blockedBalance;
+        uint32 end;
+        uint32 lastBillTs;
     }
 
     /// Outcome of billing, applied by the caller (stored, or the deal closed).
@@ -152,7 +176,9 @@ contract Market {
 
     /// @notice keccak256(abi.encode(order)) of each active order; zero once inactive.
     mapping(uint256 orderId => bytes32) public orderHash;
-    mapping(uint256 dealId => Deal) private deals;
+    /// @notice keccak256(abi.encode(parties)) of each live deal; zero once closed.
+    mapping(uint256 dealId => bytes32) public dealPartiesHash;
+    mapping(uint256 dealId => DealTerms) private dealTerms;
     mapping(uint256 dealId => mapping(uint8 side => ChangeRequest)) private changeRequests;
     mapping(address worker => MasterLink) private masterLinks;
 
@@ -167,12 +193,9 @@ contract Market {
         uint256 indexed dealId,
         uint256 indexed askId,
         uint256 indexed bidId,
-        address supplier,
-        address consumer,
-        address master,
+        DealParties parties,
         uint256 price,
         uint64 duration,
-        uint256 start,
         uint256 blockedBalance
     );
     /// @notice The deal was billed up to `billedUntil`; `paid` went to the master.
@@ -196,8 +219,8 @@ contract Market {
 
     /// @notice Order type must be ASK (1) or BID (2).
     error InvalidOrderType(uint8 orderType);
-    /// @notice An order carries at most MAX_BENCHMARKS entries.
-    error TooManyBenchmarks(uint256 count, uint256 max);
+    /// @notice An order carries at most MAX_BENCHMARKS entries (MAX_BENCHMARKS / 4 words).
+    error TooManyBenchmarks(uint256 words, uint256 maxWords);
     /// @notice Price above MAX_PRICE.
     error PriceTooHigh(uint256 price, uint256 max);
     /// @notice Duration above MAX_DURATION.
@@ -228,7 +251,7 @@ contract Market {
     error Blacklisted(address who, address whom);
     /// @notice Only the ask's author or master, or the bid's author, opens a deal.
     error NotOrderParty(address caller);
-    /// @notice No live deal with this id.
+    /// @notice No live deal with this id and these parties.
     error DealNotOpen(uint256 dealId);
     /// @notice Only the deal's consumer, supplier or master may do this.
     error NotDealParty(uint256 dealId, address caller);
@@ -349,8 +372,8 @@ contract Market {
     /// @notice Pays the master for the time served since the last bill and tops
     /// the blocked balance up for the next period; closes the deal if the
     /// consumer cannot pay or a forward deal has ended.
-    function bill(uint256 dealId) external {
-        Deal memory d = _liveDeal(dealId);
+    function bill(uint256 dealId, DealParties calldata parties) external {
+        Deal memory d = _liveDeal(dealId, parties);
         bool consumer = msg.sender == d.consumer;
         if (!consumer && msg.sender != d.supplier && msg.sender != d.master) revert NotDealParty(dealId, msg.sender);
         _billAndSettle(dealId, d, true);
@@ -360,8 +383,8 @@ contract Market {
     /// the consumer. Spot deals: any party, any time. Forward deals: only the
     /// consumer before the end, any party after. The consumer may blacklist the
     /// worker (1) or its master (2) at the same time.
-    function closeDeal(uint256 dealId, uint8 blacklistChoice) external {
-        Deal memory d = _liveDeal(dealId);
+    function closeDeal(uint256 dealId, DealParties calldata parties, uint8 blacklistChoice) external {
+        Deal memory d = _liveDeal(dealId, parties);
         bool consumer = msg.sender == d.consumer;
         if (!consumer && msg.sender != d.supplier && msg.sender != d.master) revert NotDealParty(dealId, msg.sender);
         if (blacklistChoice > BLACKLIST_MASTER) revert InvalidBlacklistChoice(blacklistChoice);
@@ -384,8 +407,10 @@ contract Market {
     /// price; otherwise it waits, replacing the side's previous request. The deal
     /// is billed before it changes. `duration` is the deal's new total length
     /// (0 for spot deals, which stay spot).
-    function requestChange(uint256 dealId, uint256 newPrice, uint64 newDuration) external {
-        Deal memory d = _liveDeal(dealId);
+    function requestChange(uint256 dealId, DealParties calldata parties, uint256 newPrice, uint64 newDuration)
+        external
+    {
+        Deal memory d = _liveDeal(dealId, parties);
         uint8 side;
         if (msg.sender == d.consumer) side = BID;
         else if (msg.sender == d.supplier || msg.sender == d.master) side = ASK;
@@ -416,8 +441,8 @@ contract Market {
     }
 
     /// @notice Withdraws the caller's side's pending change request.
-    function cancelChangeRequest(uint256 dealId) external {
-        Deal memory d = _liveDeal(dealId);
+    function cancelChangeRequest(uint256 dealId, DealParties calldata parties) external {
+        Deal memory d = _liveDeal(dealId, parties);
         uint8 side;
         if (msg.sender == d.consumer) side = BID;
         else if (msg.sender == d.supplier || msg.sender == d.master) side = ASK;
@@ -432,14 +457,14 @@ contract Market {
         return changeRequests[dealId][side];
     }
 
-    /// @notice A live deal's stored fields (all zero once closed or never opened).
-    function deal(uint256 dealId) external view returns (Deal memory) {
-        return deals[dealId];
+    /// @notice A live deal's current terms (all zero once closed or never opened).
+    function dealTermsOf(uint256 dealId) external view returns (DealTerms memory) {
+        return dealTerms[dealId];
     }
 
     /// @notice DEAL_NONE, DEAL_ACCEPTED or DEAL_CLOSED.
     function dealStatus(uint256 dealId) external view returns (uint8) {
-        if (deals[dealId].consumer != address(0)) return DEAL_ACCEPTED;
+        if (dealPartiesHash[dealId] != bytes32(0)) return DEAL_ACCEPTED;
         if (dealId != 0 && dealId <= dealCount) return DEAL_CLOSED;
         return DEAL_NONE;
     }
@@ -488,7 +513,8 @@ contract Market {
 
     function _validate(Order calldata o) private pure {
         if (o.orderType != ASK && o.orderType != BID) revert InvalidOrderType(o.orderType);
-        if (o.benchmarks.length > MAX_BENCHMARKS) revert TooManyBenchmarks(o.benchmarks.length, MAX_BENCHMARKS);
+        uint256 maxWords = MAX_BENCHMARKS / BENCHMARKS_PER_WORD;
+        if (o.benchmarks.length > maxWords) revert TooManyBenchmarks(o.benchmarks.length, maxWords);
         if (o.price > MAX_PRICE) revert PriceTooHigh(o.price, MAX_PRICE);
         if (o.duration > MAX_DURATION) revert DurationTooLong(o.duration, MAX_DURATION);
         if (o.netflags > MAX_NETFLAGS) revert InvalidNetflags(o.netflags);
@@ -508,15 +534,20 @@ contract Market {
         if (bid.netflags & ~ask.netflags != 0) revert NetflagsMismatch(ask.netflags, bid.netflags);
         uint256 na = ask.benchmarks.length;
         uint256 nb = bid.benchmarks.length;
-        for (uint256 i = 0; i < nb; i++) {
-            uint64 need = bid.benchmarks[i];
-            uint64 have = i < na ? ask.benchmarks[i] : 0;
-            if (have < need) revert BenchmarkTooLow(i, have, need);
+        for (uint256 w = 0; w < nb; w++) {
+            uint256 needWord = bid.benchmarks[w];
+            if (needWord == 0) continue;
+            uint256 haveWord = w < na ? ask.benchmarks[w] : 0;
+            for (uint256 k = 0; k < BENCHMARKS_PER_WORD; k++) {
+                uint64 need = uint64(needWord >> (64 * k));
+                uint64 have = uint64(haveWord >> (64 * k));
+                if (have < need) revert BenchmarkTooLow(w * BENCHMARKS_PER_WORD + k, have, need);
+            }
         }
 
-        address bidMaster = masterOf(bid.author);
-        if (ask.counterparty != address(0) && ask.counterparty != bidMaster) {
-            revert CounterpartyMismatch(ask.counterparty, bidMaster);
+        if (ask.counterparty != address(0)) {
+            address bidMaster = masterOf(bid.author);
+            if (ask.counterparty != bidMaster) revert CounterpartyMismatch(ask.counterparty, bidMaster);
         }
         if (bid.counterparty != address(0) && bid.counterparty != master) {
             revert CounterpartyMismatch(bid.counterparty, master);
@@ -559,24 +590,23 @@ contract Market {
         address master
     ) private returns (uint256 dealId) {
         uint32 start = _now32();
-        uint32 end = duration == 0 ? 0 : start + uint32(duration);
         dealId = ++dealCount;
-        deals[dealId] = Deal({
-            consumer: consumer,
+        DealParties memory parties = DealParties(ask.author, consumer, master, start);
+        dealPartiesHash[dealId] = keccak256(abi.encode(parties));
+        dealTerms[dealId] = DealTerms({
             price: uint96(ask.price), // ask.price <= MAX_PRICE, checked when placed
-            supplier: ask.author,
             blockedBalance: _amount96(blocked),
-            master: master,
-            start: start,
-            end: end,
+            end: duration == 0 ? 0 : start + uint32(duration),
             lastBillTs: start
         });
-        emit DealOpened(dealId, askId, bidId, ask.author, consumer, master, ask.price, duration, start, blocked);
+        emit DealOpened(dealId, askId, bidId, parties, ask.price, duration, blocked);
     }
 
-    function _liveDeal(uint256 dealId) private view returns (Deal memory d) {
-        d = deals[dealId];
-        if (d.consumer == address(0)) revert DealNotOpen(dealId);
+    function _liveDeal(uint256 dealId, DealParties calldata p) private view returns (Deal memory d) {
+        bytes32 h = dealPartiesHash[dealId];
+        if (h == bytes32(0) || h != keccak256(abi.encode(p))) revert DealNotOpen(dealId);
+        DealTerms memory t = dealTerms[dealId];
+        d = Deal(p.supplier, p.consumer, p.master, p.start, t.price, t.blockedBalance, t.end, t.lastBillTs);
     }
 
     /// Computes a bill (no state change but token pulls from the consumer).
@@ -623,9 +653,7 @@ contract Market {
         } else if (d.end != 0 && block.timestamp >= d.end) {
             _close(dealId, d, b, CLOSED_EXPIRED, BLACKLIST_NOBODY);
         } else {
-            Deal storage s = deals[dealId];
-            s.blockedBalance = _amount96(b.blocked);
-            s.lastBillTs = b.until;
+            dealTerms[dealId] = DealTerms(d.price, _amount96(b.blocked), d.end, b.until);
             if (b.paid > 0) _push(d.master, b.paid);
         }
     }
@@ -635,9 +663,10 @@ contract Market {
     }
 
     function _close(uint256 dealId, Deal memory d, Bill memory b, uint8 reason, uint8 blacklisted) private {
-        delete deals[dealId];
-        delete changeRequests[dealId][ASK];
-        delete changeRequests[dealId][BID];
+        // Pending change requests of a closed deal stay behind inert: deal ids
+        // are never reused and every change needs a live deal.
+        delete dealPartiesHash[dealId];
+        delete dealTerms[dealId];
         emit DealClosed(dealId, reason, b.until, b.blocked, blacklisted);
         if (b.paid > 0) _push(d.master, b.paid);
         if (b.blocked > 0) _push(d.consumer, b.blocked);
@@ -651,11 +680,8 @@ contract Market {
             return;
         }
         uint32 end = newDuration == 0 ? 0 : d.start + uint32(newDuration);
-        Deal storage s = deals[dealId];
-        s.blockedBalance = _amount96(b.blocked);
-        s.lastBillTs = b.until;
-        s.price = uint96(newPrice); // newPrice <= MAX_PRICE, checked by the caller
-        s.end = end;
+        // newPrice <= MAX_PRICE, checked by the caller
+        dealTerms[dealId] = DealTerms(uint96(newPrice), _amount96(b.blocked), end, b.until);
         delete changeRequests[dealId][ASK];
         delete changeRequests[dealId][BID];
         emit DealChanged(dealId, newPrice, newDuration, end);

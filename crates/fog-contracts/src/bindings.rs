@@ -9,33 +9,48 @@ sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     FogToken,
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/FogToken.json")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/out/FogToken.json"
+    )
 );
 
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     Market,
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/Market.json")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/out/Market.json"
+    )
 );
 
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     ProfileRegistry,
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/ProfileRegistry.json")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/out/ProfileRegistry.json"
+    )
 );
 
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     Blacklist,
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/Blacklist.json")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/out/Blacklist.json"
+    )
 );
 
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
     OracleUSD,
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/out/OracleUSD.json")
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/out/OracleUSD.json"
+    )
 );

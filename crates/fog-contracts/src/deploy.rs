@@ -78,7 +78,13 @@ impl SuiteConfig {
     /// market's needs the addresses of the first four.
     fn initcodes(&self) -> [Bytes; 4] {
         [
-            initcode(&FogToken::BYTECODE, FogToken::constructorCall { holder: self.token_holder, supply: self.token_supply }),
+            initcode(
+                &FogToken::BYTECODE,
+                FogToken::constructorCall {
+                    holder: self.token_holder,
+                    supply: self.token_supply,
+                },
+            ),
             initcode(
                 &OracleUSD::BYTECODE,
                 OracleUSD::constructorCall {
@@ -89,7 +95,12 @@ impl SuiteConfig {
                     maxPrice_: self.oracle_max_price,
                 },
             ),
-            initcode(&ProfileRegistry::BYTECODE, ProfileRegistry::constructorCall { admin_: self.profiles_admin }),
+            initcode(
+                &ProfileRegistry::BYTECODE,
+                ProfileRegistry::constructorCall {
+                    admin_: self.profiles_admin,
+                },
+            ),
             initcode(&Blacklist::BYTECODE, Blacklist::constructorCall {}),
         ]
     }
@@ -101,8 +112,21 @@ fn initcode<C: SolConstructor>(bytecode: &Bytes, args: C) -> Bytes {
     code.into()
 }
 
-fn market_initcode(token: Address, oracle: Address, profiles: Address, blacklist: Address) -> Bytes {
-    initcode(&Market::BYTECODE, Market::constructorCall { token_: token, oracle_: oracle, profiles_: profiles, blacklist_: blacklist })
+fn market_initcode(
+    token: Address,
+    oracle: Address,
+    profiles: Address,
+    blacklist: Address,
+) -> Bytes {
+    initcode(
+        &Market::BYTECODE,
+        Market::constructorCall {
+            token_: token,
+            oracle_: oracle,
+            profiles_: profiles,
+            blacklist_: blacklist,
+        },
+    )
 }
 
 /// Why deploying the suite failed.
@@ -149,35 +173,72 @@ pub enum DeployError {
 const STEPS: [&str; 4] = ["FogToken", "OracleUSD", "ProfileRegistry", "Blacklist"];
 
 /// Deploys and wires the suite through `provider`, whose wallet signs.
-pub async fn deploy_suite<P: Provider<Ethereum>>(provider: &P, config: &SuiteConfig) -> Result<Addresses, DeployError> {
+pub async fn deploy_suite<P: Provider<Ethereum>>(
+    provider: &P,
+    config: &SuiteConfig,
+) -> Result<Addresses, DeployError> {
     let mut addrs = [Address::ZERO; 4];
     for ((code, step), slot) in config.initcodes().into_iter().zip(STEPS).zip(&mut addrs) {
-        *slot = send(provider, TransactionRequest::default().with_deploy_code(code), step).await?;
+        *slot = send(
+            provider,
+            TransactionRequest::default().with_deploy_code(code),
+            step,
+        )
+        .await?;
     }
     let [token, oracle, profiles, blacklist] = addrs;
     let market = send(
         provider,
-        TransactionRequest::default().with_deploy_code(market_initcode(token, oracle, profiles, blacklist)),
+        TransactionRequest::default()
+            .with_deploy_code(market_initcode(token, oracle, profiles, blacklist)),
         "Market",
     )
     .await?;
     let wire = Blacklist::setMarketCall { market_: market }.abi_encode();
-    send(provider, TransactionRequest::default().with_to(blacklist).with_input(wire), "Blacklist.setMarket").await?;
-    Ok(Addresses { token, oracle, profiles, blacklist, market })
+    send(
+        provider,
+        TransactionRequest::default()
+            .with_to(blacklist)
+            .with_input(wire),
+        "Blacklist.setMarket",
+    )
+    .await?;
+    Ok(Addresses {
+        token,
+        oracle,
+        profiles,
+        blacklist,
+        market,
+    })
 }
 
 /// Sends one transaction, waits for its receipt and returns the created
 /// contract's address (zero for calls).
-async fn send<P: Provider<Ethereum>>(provider: &P, tx: TransactionRequest, step: &'static str) -> Result<Address, DeployError> {
-    let pending = provider.send_transaction(tx).await.map_err(|source| DeployError::Rpc { step, source })?;
-    let receipt = pending.get_receipt().await.map_err(|source| DeployError::Receipt { step, source })?;
+async fn send<P: Provider<Ethereum>>(
+    provider: &P,
+    tx: TransactionRequest,
+    step: &'static str,
+) -> Result<Address, DeployError> {
+    let pending = provider
+        .send_transaction(tx)
+        .await
+        .map_err(|source| DeployError::Rpc { step, source })?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|source| DeployError::Receipt { step, source })?;
     if !receipt.status() {
-        return Err(DeployError::Failed { step, tx: receipt.transaction_hash });
+        return Err(DeployError::Failed {
+            step,
+            tx: receipt.transaction_hash,
+        });
     }
     if step.contains('.') {
         return Ok(Address::ZERO);
     }
-    receipt.contract_address.ok_or(DeployError::NoAddress { step })
+    receipt
+        .contract_address
+        .ok_or(DeployError::NoAddress { step })
 }
 
 /// Deploys and wires the suite into the in-process EVM, `deployer` signing.
@@ -192,7 +253,20 @@ pub fn deploy_suite_sim(
         *slot = sim.deploy(deployer, code)?;
     }
     let [token, oracle, profiles, blacklist] = addrs;
-    let market = sim.deploy(deployer, market_initcode(token, oracle, profiles, blacklist))?;
-    sim.send(deployer, blacklist, &Blacklist::setMarketCall { market_: market })?;
-    Ok(Addresses { token, oracle, profiles, blacklist, market })
+    let market = sim.deploy(
+        deployer,
+        market_initcode(token, oracle, profiles, blacklist),
+    )?;
+    sim.send(
+        deployer,
+        blacklist,
+        &Blacklist::setMarketCall { market_: market },
+    )?;
+    Ok(Addresses {
+        token,
+        oracle,
+        profiles,
+        blacklist,
+        market,
+    })
 }

@@ -90,12 +90,17 @@ pub struct Outcome<R> {
 impl<R> Outcome<R> {
     /// The first log that decodes as event `E`.
     pub fn event<E: SolEvent>(&self) -> Option<E> {
-        self.logs.iter().find_map(|l| E::decode_log(l).ok().map(|l| l.data))
+        self.logs
+            .iter()
+            .find_map(|l| E::decode_log(l).ok().map(|l| l.data))
     }
 
     /// Every log that decodes as event `E`, in order.
     pub fn events<E: SolEvent>(&self) -> Vec<E> {
-        self.logs.iter().filter_map(|l| E::decode_log(l).ok().map(|l| l.data)).collect()
+        self.logs
+            .iter()
+            .filter_map(|l| E::decode_log(l).ok().map(|l| l.data))
+            .collect()
     }
 }
 
@@ -113,7 +118,9 @@ impl Default for Sim {
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sim").field("timestamp", &self.timestamp()).finish_non_exhaustive()
+        f.debug_struct("Sim")
+            .field("timestamp", &self.timestamp())
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,7 +140,10 @@ impl Sim {
                 b.basefee = 0;
             })
             .build_mainnet();
-        Self { evm, nonces: HashMap::new() }
+        Self {
+            evm,
+            nonces: HashMap::new(),
+        }
     }
 
     /// The current block timestamp.
@@ -160,13 +170,32 @@ impl Sim {
     }
 
     /// Sends a transaction calling `call` on `to` from `from` and commits it.
-    pub fn send<C: SolCall>(&mut self, from: Address, to: Address, call: &C) -> Result<Outcome<C::Return>, SimError> {
-        let r = self.execute(from, TxKind::Call(to), call.abi_encode().into(), C::SIGNATURE)?;
+    pub fn send<C: SolCall>(
+        &mut self,
+        from: Address,
+        to: Address,
+        call: &C,
+    ) -> Result<Outcome<C::Return>, SimError> {
+        let r = self.execute(
+            from,
+            TxKind::Call(to),
+            call.abi_encode().into(),
+            C::SIGNATURE,
+        )?;
         match r {
-            ExecutionResult::Success { gas, logs, output, .. } => {
-                let ret = C::abi_decode_returns(output.data())
-                    .map_err(|e| SimError::BadReturn { call: C::SIGNATURE, reason: e.to_string() })?;
-                Ok(Outcome { ret, gas_used: gas.tx_gas_used(), logs })
+            ExecutionResult::Success {
+                gas, logs, output, ..
+            } => {
+                let ret =
+                    C::abi_decode_returns(output.data()).map_err(|e| SimError::BadReturn {
+                        call: C::SIGNATURE,
+                        reason: e.to_string(),
+                    })?;
+                Ok(Outcome {
+                    ret,
+                    gas_used: gas.tx_gas_used(),
+                    logs,
+                })
             }
             other => Err(failure(C::SIGNATURE, other)),
         }
@@ -185,10 +214,18 @@ impl Sim {
         self.evm.modify_cfg(|c| c.disable_nonce_check = true);
         let r = self.evm.transact(tx);
         self.evm.modify_cfg(|c| c.disable_nonce_check = false);
-        let r = r.map_err(|e| SimError::Rejected { call: C::SIGNATURE, reason: format!("{e:?}") })?.result;
+        let r = r
+            .map_err(|e| SimError::Rejected {
+                call: C::SIGNATURE,
+                reason: format!("{e:?}"),
+            })?
+            .result;
         match r {
             ExecutionResult::Success { output, .. } => C::abi_decode_returns(output.data())
-                .map_err(|e| SimError::BadReturn { call: C::SIGNATURE, reason: e.to_string() }),
+                .map_err(|e| SimError::BadReturn {
+                    call: C::SIGNATURE,
+                    reason: e.to_string(),
+                }),
             other => Err(failure(C::SIGNATURE, other)),
         }
     }
@@ -210,8 +247,17 @@ impl Sim {
             .gas_price(0)
             .chain_id(Some(SIM_CHAIN_ID))
             .build()
-            .map_err(|e| SimError::Rejected { call, reason: format!("{e:?}") })?;
-        let r = self.evm.transact_commit(tx).map_err(|e| SimError::Rejected { call, reason: format!("{e:?}") })?;
+            .map_err(|e| SimError::Rejected {
+                call,
+                reason: format!("{e:?}"),
+            })?;
+        let r = self
+            .evm
+            .transact_commit(tx)
+            .map_err(|e| SimError::Rejected {
+                call,
+                reason: format!("{e:?}"),
+            })?;
         *nonce += 1;
         self.evm.modify_block(|b| b.number += U256::from(1));
         Ok(r)
@@ -220,10 +266,18 @@ impl Sim {
 
 fn failure(call: &'static str, r: ExecutionResult) -> SimError {
     match r {
-        ExecutionResult::Revert { gas, output, .. } => {
-            SimError::Reverted { call, revert: Revert::decode(&output), gas_used: gas.tx_gas_used() }
-        }
-        ExecutionResult::Halt { reason, .. } => SimError::Halted { call, reason: format!("{reason:?}") },
-        ExecutionResult::Success { .. } => SimError::Halted { call, reason: "unexpected success".to_owned() },
+        ExecutionResult::Revert { gas, output, .. } => SimError::Reverted {
+            call,
+            revert: Revert::decode(&output),
+            gas_used: gas.tx_gas_used(),
+        },
+        ExecutionResult::Halt { reason, .. } => SimError::Halted {
+            call,
+            reason: format!("{reason:?}"),
+        },
+        ExecutionResult::Success { .. } => SimError::Halted {
+            call,
+            reason: "unexpected success".to_owned(),
+        },
     }
 }
