@@ -183,6 +183,10 @@ impl H {
             .expect("blacklist add");
     }
 
+    pub fn blacklist_remove(&mut self, who: Address, whom: Address) {
+        self.sim.send(who, self.a.blacklist, &Blacklist::removeCall { whom }).expect("blacklist remove");
+    }
+
     pub fn set_validator(&mut self, validator: Address, level: u8) {
         let call = ProfileRegistry::setValidatorCall { validator, level };
         self.sim
