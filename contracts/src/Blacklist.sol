@@ -43,6 +43,7 @@ contract Blacklist {
     function setMarket(address market_) external {
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         if (market != address(0)) revert MarketAlreadySet(market);
+        if (market_ == address(0)) revert InvalidEntry(msg.sender, market_);
         market = market_;
         emit MarketSet(market_);
     }

@@ -5,7 +5,7 @@ pragma solidity 0.8.37;
 /// @notice Identity certificates and the identity level derived from them.
 /// A certificate says: validator V attests that `owner` has `attribute` =
 /// `value`. Attributes below 1100 are self-issued (owner == issuer); from 1100
-/// on the issuer must be a validator of level >= (attribute / 100) % 10.
+/// on the issuer must be a validator of level >= max(1, (attribute / 100) % 10).
 /// Attributes with attribute / 1000 == 2 may hold several values; others hold
 /// one value, which later certificates must repeat. An account's identity
 /// level: 1401 present -> PROFESSIONAL, 1301 -> IDENTIFIED, 1201 ->
@@ -110,7 +110,9 @@ contract ProfileRegistry {
         if (attribute < 1100) {
             if (msg.sender != owner) revert NotSelfIssued(msg.sender, owner, attribute);
         } else {
-            uint8 required = uint8((attribute / 100) % 10);
+            // Every attribute from 1100 on needs a validator, even one whose level digit is 0.
+            uint8 digit = uint8((attribute / 100) % 10);
+            uint8 required = digit == 0 ? 1 : digit;
             uint8 level = validatorLevel[msg.sender];
             if (level < required) revert ValidatorLevelTooLow(msg.sender, level, required);
         }

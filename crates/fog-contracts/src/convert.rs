@@ -6,7 +6,7 @@
 //! [`pack_benchmarks`].
 
 use alloy::primitives::U256;
-use fog_primitives::{Benchmarks, IdentityLevel, NetFlags, Order, OrderType, Price};
+use fog_primitives::{Benchmarks, IdentityLevel, MatchError, NetFlags, Order, OrderType, Price};
 
 use crate::bindings::Market;
 
@@ -91,6 +91,49 @@ impl TryFrom<&Market::Order> for Order {
             frozen_sum: o.frozenSum,
         })
     }
+}
+
+/// The match rule the market's error names, as the off-chain [`MatchError`];
+/// `None` for errors that are not about the match rule. Fields the chain
+/// reports out of range (never, for a valid suite) come back clamped.
+pub fn match_error(e: &Market::MarketErrors) -> Option<MatchError> {
+    use Market::MarketErrors as E;
+    let level = |l: u8| IdentityLevel::try_from(l).unwrap_or(IdentityLevel::Professional);
+    let flags = |f: u8| NetFlags::from_bits(f & 7).unwrap_or_default();
+    Some(match e {
+        E::OrderTypeMismatch(_) => MatchError::OrderTypeMismatch,
+        E::PriceMismatch(x) => MatchError::PriceMismatch {
+            ask: Price::from_usd_per_second_wei(x.askPrice),
+            bid: Price::from_usd_per_second_wei(x.bidPrice),
+        },
+        E::DurationMismatch(x) => MatchError::DurationMismatch {
+            ask: x.askDuration,
+            bid: x.bidDuration,
+        },
+        E::NetflagsMismatch(x) => MatchError::NetflagsMismatch {
+            ask: flags(x.askNetflags),
+            bid: flags(x.bidNetflags),
+        },
+        E::BenchmarkTooLow(x) => MatchError::BenchmarkTooLow {
+            index: x.index.saturating_to(),
+            ask: x.ask,
+            bid: x.bid,
+        },
+        E::CounterpartyMismatch(x) => MatchError::CounterpartyMismatch {
+            required: x.required,
+            actual: x.actual,
+        },
+        E::IdentityLevelTooLow(x) => MatchError::IdentityLevelTooLow {
+            account: x.account,
+            level: level(x.level),
+            required: level(x.required),
+        },
+        E::Blacklisted(x) => MatchError::Blacklisted {
+            who: x.who,
+            whom: x.whom,
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

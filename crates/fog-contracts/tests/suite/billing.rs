@@ -20,7 +20,10 @@ fn bill_pays_the_time_served_and_tops_up_the_next_hour() {
     assert_eq!(ev.paid, U256::from(P * 600));
     assert_eq!(ev.toppedUp, U256::from(P * 600));
     assert_eq!(ev.blockedBalance, U256::from(P * 3600));
-    assert_eq!(ev.billedUntil, U256::from(deal.parties.start) + U256::from(600));
+    assert_eq!(
+        ev.billedUntil,
+        U256::from(deal.parties.start) + U256::from(600)
+    );
     assert_eq!(h.balance(SUPPLIER), U256::from(START_BALANCE + P * 600));
     assert_eq!(h.terms(&deal).lastBillTs, deal.parties.start + 600);
 }
@@ -34,7 +37,10 @@ fn consumer_supplier_and_master_may_bill_but_nobody_else() {
         h.sim.warp(10);
         h.bill(who, &deal).unwrap();
     }
-    assert!(matches!(market_err(h.bill(STRANGER, &deal)), E::NotDealParty(_)));
+    assert!(matches!(
+        market_err(h.bill(STRANGER, &deal)),
+        E::NotDealParty(_)
+    ));
 }
 
 #[test]
@@ -53,7 +59,13 @@ fn payment_follows_the_oracle_rate_at_billing_time() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
     let doubled = U256::from(2) * h.oracle_price();
-    h.sim.send(DEPLOYER, h.a.oracle, &OracleUSD::proposePriceCall { newPrice: doubled }).unwrap();
+    h.sim
+        .send(
+            DEPLOYER,
+            h.a.oracle,
+            &OracleUSD::proposePriceCall { newPrice: doubled },
+        )
+        .unwrap();
     h.sim.warp(600);
     let ev = billed(&h.bill(SUPPLIER, &deal).unwrap());
     assert_eq!(ev.paid, U256::from(2 * P * 600));
@@ -119,7 +131,10 @@ fn forward_deal_is_billed_no_further_than_its_end_and_closes_as_expired() {
 fn forward_deal_longer_than_a_day_tops_up_a_day_at_a_time() {
     let mut h = H::new();
     let deal = h.forward_deal(P, 3 * 86400);
-    assert_eq!(h.terms(&deal).blockedBalance, alloy::primitives::Uint::from(P * 86400));
+    assert_eq!(
+        h.terms(&deal).blockedBalance,
+        alloy::primitives::Uint::from(P * 86400)
+    );
     h.sim.warp(2 * 86400 + 600);
     let ev = billed(&h.bill(SUPPLIER, &deal).unwrap());
     assert_eq!(ev.paid, U256::from(P * (2 * 86400 + 600)));
@@ -131,7 +146,10 @@ fn billing_a_closed_deal_is_refused() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
     h.close(CONSUMER, &deal, 0).unwrap();
-    assert!(matches!(market_err(h.bill(SUPPLIER, &deal)), E::DealNotOpen(_)));
+    assert!(matches!(
+        market_err(h.bill(SUPPLIER, &deal)),
+        E::DealNotOpen(_)
+    ));
 }
 
 #[test]
@@ -139,5 +157,8 @@ fn billing_with_forged_parties_is_refused() {
     let mut h = H::new();
     let mut deal = h.spot_deal(P);
     deal.parties.master = STRANGER;
-    assert!(matches!(market_err(h.bill(STRANGER, &deal)), E::DealNotOpen(_)));
+    assert!(matches!(
+        market_err(h.bill(STRANGER, &deal)),
+        E::DealNotOpen(_)
+    ));
 }

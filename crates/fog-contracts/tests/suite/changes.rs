@@ -8,7 +8,10 @@ use crate::harness::*;
 const P: u128 = 6 * USD_PER_HOUR;
 
 fn pending(h: &mut H, deal: &Opened, side: u8) -> Market::ChangeRequest {
-    h.market_view(&Market::changeRequestCall { dealId: deal.id, side })
+    h.market_view(&Market::changeRequestCall {
+        dealId: deal.id,
+        side,
+    })
 }
 
 #[test]
@@ -17,12 +20,21 @@ fn consumer_raising_the_price_takes_effect_at_once_after_billing() {
     let deal = h.spot_deal(P);
     h.sim.warp(600);
     let out = h.request_change(CONSUMER, &deal, 2 * P, 0).unwrap();
-    assert_eq!(out.event::<Market::DealBilled>().unwrap().paid, U256::from(P * 600));
-    assert_eq!(out.event::<Market::DealChanged>().unwrap().price, U256::from(2 * P));
+    assert_eq!(
+        out.event::<Market::DealBilled>().unwrap().paid,
+        U256::from(P * 600)
+    );
+    assert_eq!(
+        out.event::<Market::DealChanged>().unwrap().price,
+        U256::from(2 * P)
+    );
     assert_eq!(h.terms(&deal).price, alloy::primitives::Uint::from(2 * P));
     h.sim.warp(100);
     h.close(CONSUMER, &deal, 0).unwrap();
-    assert_eq!(h.balance(SUPPLIER), U256::from(START_BALANCE + P * 600 + 2 * P * 100));
+    assert_eq!(
+        h.balance(SUPPLIER),
+        U256::from(START_BALANCE + P * 600 + 2 * P * 100)
+    );
 }
 
 #[test]
@@ -61,10 +73,16 @@ fn compatible_requests_from_both_sides_accept_at_the_suppliers_price_and_clear_b
     h.request_change(CONSUMER, &deal, 2 * P, 10800).unwrap();
     let out = h.request_change(SUPPLIER, &deal, P + P / 2, 10800).unwrap();
     let changed = out.event::<Market::DealChanged>().unwrap();
-    assert_eq!((changed.price, changed.duration), (U256::from(P + P / 2), 10800));
+    assert_eq!(
+        (changed.price, changed.duration),
+        (U256::from(P + P / 2), 10800)
+    );
     assert_eq!(h.terms(&deal).end, deal.parties.start + 10800);
     assert!(!pending(&mut h, &deal, 1).pending);
-    assert!(!pending(&mut h, &deal, 2).pending, "the other side's request is marked done too");
+    assert!(
+        !pending(&mut h, &deal, 2).pending,
+        "the other side's request is marked done too"
+    );
 }
 
 #[test]
@@ -83,14 +101,20 @@ fn a_new_request_replaces_the_sides_previous_one() {
     let deal = h.spot_deal(P);
     h.request_change(CONSUMER, &deal, P / 2, 0).unwrap();
     h.request_change(CONSUMER, &deal, P / 3, 0).unwrap();
-    assert_eq!(pending(&mut h, &deal, 2).price, alloy::primitives::Uint::from(P / 3));
+    assert_eq!(
+        pending(&mut h, &deal, 2).price,
+        alloy::primitives::Uint::from(P / 3)
+    );
 }
 
 #[test]
 fn spot_deals_keep_duration_zero() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
-    assert!(matches!(market_err(h.request_change(CONSUMER, &deal, P, 3600)), E::InvalidChangeDuration(_)));
+    assert!(matches!(
+        market_err(h.request_change(CONSUMER, &deal, P, 3600)),
+        E::InvalidChangeDuration(_)
+    ));
 }
 
 #[test]
@@ -98,8 +122,14 @@ fn forward_duration_ending_in_the_past_is_refused() {
     let mut h = H::new();
     let deal = h.forward_deal(P, 7200);
     h.sim.warp(5000);
-    assert!(matches!(market_err(h.request_change(CONSUMER, &deal, P, 3600)), E::InvalidChangeDuration(_)));
-    assert!(matches!(market_err(h.request_change(CONSUMER, &deal, P, 0)), E::InvalidChangeDuration(_)));
+    assert!(matches!(
+        market_err(h.request_change(CONSUMER, &deal, P, 3600)),
+        E::InvalidChangeDuration(_)
+    ));
+    assert!(matches!(
+        market_err(h.request_change(CONSUMER, &deal, P, 0)),
+        E::InvalidChangeDuration(_)
+    ));
 }
 
 #[test]
@@ -112,14 +142,20 @@ fn price_above_the_cap_is_refused_in_a_change() {
         newPrice: U256::from(1) << 96,
         newDuration: 0,
     };
-    assert!(matches!(market_err(h.market_call(CONSUMER, &call)), E::PriceTooHigh(_)));
+    assert!(matches!(
+        market_err(h.market_call(CONSUMER, &call)),
+        E::PriceTooHigh(_)
+    ));
 }
 
 #[test]
 fn a_stranger_cannot_request_a_change() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
-    assert!(matches!(market_err(h.request_change(STRANGER, &deal, 2 * P, 0)), E::NotDealParty(_)));
+    assert!(matches!(
+        market_err(h.request_change(STRANGER, &deal, 2 * P, 0)),
+        E::NotDealParty(_)
+    ));
 }
 
 #[test]
@@ -127,11 +163,17 @@ fn a_side_withdraws_its_pending_request() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
     h.request_change(CONSUMER, &deal, P / 2, 0).unwrap();
-    let call = Market::cancelChangeRequestCall { dealId: deal.id, parties: deal.parties.clone() };
+    let call = Market::cancelChangeRequestCall {
+        dealId: deal.id,
+        parties: deal.parties.clone(),
+    };
     let out = h.market_call(CONSUMER, &call).unwrap();
     assert!(out.event::<Market::ChangeRequestCancelled>().is_some());
     assert!(!pending(&mut h, &deal, 2).pending);
-    assert!(matches!(market_err(h.market_call(CONSUMER, &call)), E::NoChangeRequest(_)));
+    assert!(matches!(
+        market_err(h.market_call(CONSUMER, &call)),
+        E::NoChangeRequest(_)
+    ));
 }
 
 #[test]

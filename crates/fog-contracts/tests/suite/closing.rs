@@ -38,7 +38,10 @@ fn supplier_or_master_may_close_a_spot_deal_at_any_time() {
 fn a_stranger_cannot_close_a_deal() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
-    assert!(matches!(market_err(h.close(STRANGER, &deal, 0)), E::NotDealParty(_)));
+    assert!(matches!(
+        market_err(h.close(STRANGER, &deal, 0)),
+        E::NotDealParty(_)
+    ));
 }
 
 #[test]
@@ -48,7 +51,10 @@ fn supplier_cannot_close_a_forward_deal_before_its_end() {
     let deal = h.forward_deal(P, 7200);
     h.sim.warp(100);
     for who in [SUPPLIER, MASTER] {
-        assert!(matches!(market_err(h.close(who, &deal, 0)), E::ForwardDealNotEnded(_)));
+        assert!(matches!(
+            market_err(h.close(who, &deal, 0)),
+            E::ForwardDealNotEnded(_)
+        ));
     }
 }
 
@@ -117,14 +123,20 @@ fn blacklisting_on_close_someone_already_blacklisted_still_closes() {
 fn only_the_consumer_may_blacklist_on_close() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
-    assert!(matches!(market_err(h.close(SUPPLIER, &deal, 1)), E::OnlyConsumerMayBlacklist(_)));
+    assert!(matches!(
+        market_err(h.close(SUPPLIER, &deal, 1)),
+        E::OnlyConsumerMayBlacklist(_)
+    ));
 }
 
 #[test]
 fn unknown_blacklist_choice_is_refused() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
-    assert!(matches!(market_err(h.close(CONSUMER, &deal, 3)), E::InvalidBlacklistChoice(_)));
+    assert!(matches!(
+        market_err(h.close(CONSUMER, &deal, 3)),
+        E::InvalidBlacklistChoice(_)
+    ));
 }
 
 #[test]
@@ -132,7 +144,10 @@ fn a_closed_deal_cannot_be_closed_again() {
     let mut h = H::new();
     let deal = h.spot_deal(P);
     h.close(CONSUMER, &deal, 0).unwrap();
-    assert!(matches!(market_err(h.close(CONSUMER, &deal, 0)), E::DealNotOpen(_)));
+    assert!(matches!(
+        market_err(h.close(CONSUMER, &deal, 0)),
+        E::DealNotOpen(_)
+    ));
 }
 
 #[test]

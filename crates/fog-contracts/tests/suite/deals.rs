@@ -7,7 +7,11 @@ use crate::harness::*;
 
 const P: u128 = 2 * USD_PER_HOUR;
 
-fn try_open(h: &mut H, ask_order: Market::Order, bid_order: Market::Order) -> Result<Opened, fog_contracts::sim::SimError> {
+fn try_open(
+    h: &mut H,
+    ask_order: Market::Order,
+    bid_order: Market::Order,
+) -> Result<Opened, fog_contracts::sim::SimError> {
     let ask = h.place_ok(SUPPLIER, ask_order);
     let bid = h.place_ok(CONSUMER, bid_order);
     h.open(CONSUMER, &ask, &bid)
@@ -18,7 +22,12 @@ fn deal_takes_price_and_benchmarks_from_the_ask_and_duration_from_the_bid() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 7200));
     let bid = h.place_ok(CONSUMER, bid(2 * P, 3600));
-    let call = Market::openDealCall { askId: ask.id, ask: ask.order.clone(), bidId: bid.id, bid: bid.order.clone() };
+    let call = Market::openDealCall {
+        askId: ask.id,
+        ask: ask.order.clone(),
+        bidId: bid.id,
+        bid: bid.order.clone(),
+    };
     let out = h.market_call(CONSUMER, &call).unwrap();
     let ev = out.event::<Market::DealOpened>().unwrap();
     assert_eq!(ev.price, U256::from(P));
@@ -40,7 +49,9 @@ fn opening_a_deal_makes_both_orders_inactive() {
     let bid = h.place_ok(CONSUMER, bid(P, 0));
     h.open(CONSUMER, &ask, &bid).unwrap();
     let bid2 = h.place_ok(CONSUMER, crate::harness::bid(P, 0));
-    assert!(matches!(market_err(h.open(CONSUMER, &ask, &bid2)), E::OrderNotActive(e) if e.orderId == ask.id));
+    assert!(
+        matches!(market_err(h.open(CONSUMER, &ask, &bid2)), E::OrderNotActive(e) if e.orderId == ask.id)
+    );
 }
 
 #[test]
@@ -48,7 +59,10 @@ fn ask_and_bid_swapped_are_refused() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 0));
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    assert!(matches!(market_err(h.open(CONSUMER, &bid, &ask)), E::OrderTypeMismatch(_)));
+    assert!(matches!(
+        market_err(h.open(CONSUMER, &bid, &ask)),
+        E::OrderTypeMismatch(_)
+    ));
 }
 
 #[test]
@@ -56,7 +70,10 @@ fn a_stranger_cannot_open_a_deal_between_others() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 0));
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    assert!(matches!(market_err(h.open(STRANGER, &ask, &bid)), E::NotOrderParty(_)));
+    assert!(matches!(
+        market_err(h.open(STRANGER, &ask, &bid)),
+        E::NotOrderParty(_)
+    ));
 }
 
 #[test]
@@ -82,7 +99,9 @@ fn ask_dearer_than_bid_does_not_match() {
 fn ask_shorter_than_bid_does_not_match() {
     let mut h = H::new();
     let r = try_open(&mut h, ask(P, 3600), bid(P, 7200));
-    assert!(matches!(market_err(r), E::DurationMismatch(e) if e.askDuration == 3600 && e.bidDuration == 7200));
+    assert!(
+        matches!(market_err(r), E::DurationMismatch(e) if e.askDuration == 3600 && e.bidDuration == 7200)
+    );
 }
 
 #[test]
@@ -95,7 +114,17 @@ fn spot_bid_matches_a_forward_ask_and_makes_a_spot_deal() {
 #[test]
 fn bid_needing_a_netflag_the_ask_lacks_does_not_match() {
     let mut h = H::new();
-    let r = try_open(&mut h, Market::Order { netflags: 0b011, ..ask(P, 0) }, Market::Order { netflags: 0b100, ..bid(P, 0) });
+    let r = try_open(
+        &mut h,
+        Market::Order {
+            netflags: 0b011,
+            ..ask(P, 0)
+        },
+        Market::Order {
+            netflags: 0b100,
+            ..bid(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::NetflagsMismatch(_)));
 }
 
@@ -104,7 +133,14 @@ fn ask_benchmark_below_the_bids_does_not_match_and_names_the_index() {
     let mut h = H::new();
     let mut need = machine();
     need[5] += 1;
-    let r = try_open(&mut h, ask(P, 0), Market::Order { benchmarks: pack(&need), ..bid(P, 0) });
+    let r = try_open(
+        &mut h,
+        ask(P, 0),
+        Market::Order {
+            benchmarks: pack(&need),
+            ..bid(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::BenchmarkTooLow(e) if e.index == U256::from(5)));
 }
 
@@ -113,49 +149,122 @@ fn benchmarks_missing_from_the_ask_count_as_zero() {
     let mut h = H::new();
     let mut need = vec![0u64; 16];
     need[15] = 1;
-    let r = try_open(&mut h, ask(P, 0), Market::Order { benchmarks: pack(&need), ..bid(P, 0) });
-    assert!(matches!(market_err(r), E::BenchmarkTooLow(e) if e.index == U256::from(15) && e.ask == 0));
+    let r = try_open(
+        &mut h,
+        ask(P, 0),
+        Market::Order {
+            benchmarks: pack(&need),
+            ..bid(P, 0)
+        },
+    );
+    assert!(
+        matches!(market_err(r), E::BenchmarkTooLow(e) if e.index == U256::from(15) && e.ask == 0)
+    );
     let mut h = H::new();
-    let short_ask = Market::Order { benchmarks: pack(&[10]), ..ask(P, 0) };
-    let r = try_open(&mut h, short_ask, Market::Order { benchmarks: pack(&[10, 0, 0, 0, 0]), ..bid(P, 0) });
+    let short_ask = Market::Order {
+        benchmarks: pack(&[10]),
+        ..ask(P, 0)
+    };
+    let r = try_open(
+        &mut h,
+        short_ask,
+        Market::Order {
+            benchmarks: pack(&[10, 0, 0, 0, 0]),
+            ..bid(P, 0)
+        },
+    );
     assert!(r.is_ok());
 }
 
 #[test]
 fn ask_reserved_for_another_counterparty_does_not_match() {
     let mut h = H::new();
-    let r = try_open(&mut h, Market::Order { counterparty: STRANGER, ..ask(P, 0) }, bid(P, 0));
-    assert!(matches!(market_err(r), E::CounterpartyMismatch(e) if e.required == STRANGER && e.actual == CONSUMER));
+    let r = try_open(
+        &mut h,
+        Market::Order {
+            counterparty: STRANGER,
+            ..ask(P, 0)
+        },
+        bid(P, 0),
+    );
+    assert!(
+        matches!(market_err(r), E::CounterpartyMismatch(e) if e.required == STRANGER && e.actual == CONSUMER)
+    );
 }
 
 #[test]
 fn bid_reserved_for_another_master_does_not_match() {
     let mut h = H::new();
-    let r = try_open(&mut h, ask(P, 0), Market::Order { counterparty: STRANGER, ..bid(P, 0) });
-    assert!(matches!(market_err(r), E::CounterpartyMismatch(e) if e.required == STRANGER && e.actual == SUPPLIER));
+    let r = try_open(
+        &mut h,
+        ask(P, 0),
+        Market::Order {
+            counterparty: STRANGER,
+            ..bid(P, 0)
+        },
+    );
+    assert!(
+        matches!(market_err(r), E::CounterpartyMismatch(e) if e.required == STRANGER && e.actual == SUPPLIER)
+    );
 }
 
 #[test]
 fn bid_reserved_for_the_suppliers_master_matches() {
     let mut h = H::new();
     h.bind_worker(SUPPLIER, MASTER);
-    assert!(try_open(&mut h, ask(P, 0), Market::Order { counterparty: MASTER, ..bid(P, 0) }).is_ok());
+    assert!(
+        try_open(
+            &mut h,
+            ask(P, 0),
+            Market::Order {
+                counterparty: MASTER,
+                ..bid(P, 0)
+            }
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn consumer_below_the_asks_identity_level_does_not_match() {
     let mut h = H::new();
-    let r = try_open(&mut h, Market::Order { identityLevel: 2, ..ask(P, 0) }, bid(P, 0));
-    assert!(matches!(market_err(r), E::IdentityLevelTooLow(e) if e.account == CONSUMER && e.level == 1 && e.required == 2));
+    let r = try_open(
+        &mut h,
+        Market::Order {
+            identityLevel: 2,
+            ..ask(P, 0)
+        },
+        bid(P, 0),
+    );
+    assert!(
+        matches!(market_err(r), E::IdentityLevelTooLow(e) if e.account == CONSUMER && e.level == 1 && e.required == 2)
+    );
 }
 
 #[test]
 fn supplier_below_the_bids_identity_level_does_not_match_until_certified() {
     let mut h = H::new();
-    let r = try_open(&mut h, ask(P, 0), Market::Order { identityLevel: 3, ..bid(P, 0) });
+    let r = try_open(
+        &mut h,
+        ask(P, 0),
+        Market::Order {
+            identityLevel: 3,
+            ..bid(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::IdentityLevelTooLow(e) if e.account == SUPPLIER));
     h.certify(SUPPLIER, 1301);
-    assert!(try_open(&mut h, ask(P, 0), Market::Order { identityLevel: 3, ..bid(P, 0) }).is_ok());
+    assert!(
+        try_open(
+            &mut h,
+            ask(P, 0),
+            Market::Order {
+                identityLevel: 3,
+                ..bid(P, 0)
+            }
+        )
+        .is_ok()
+    );
 }
 
 /// The seven blacklist directions of DESIGN.md, each alone blocking the deal.
@@ -164,12 +273,12 @@ fn every_blacklist_direction_blocks_the_deal() {
     let list_owner = Address::repeat_byte(0x1b);
     // (who, whom, ask.blacklist, bid.blacklist)
     let cases = [
-        (list_owner, MASTER, Address::ZERO, list_owner),   // bid.blacklist -> ask master
+        (list_owner, MASTER, Address::ZERO, list_owner), // bid.blacklist -> ask master
         (list_owner, SUPPLIER, Address::ZERO, list_owner), // bid.blacklist -> ask author
-        (CONSUMER, MASTER, Address::ZERO, Address::ZERO),  // bid author -> ask master
+        (CONSUMER, MASTER, Address::ZERO, Address::ZERO), // bid author -> ask master
         (CONSUMER, SUPPLIER, Address::ZERO, Address::ZERO), // bid author -> ask author
         (list_owner, CONSUMER, list_owner, Address::ZERO), // ask.blacklist -> bid author
-        (MASTER, CONSUMER, Address::ZERO, Address::ZERO),  // ask master -> bid author
+        (MASTER, CONSUMER, Address::ZERO, Address::ZERO), // ask master -> bid author
         (SUPPLIER, CONSUMER, Address::ZERO, Address::ZERO), // ask author -> bid author
     ];
     for (who, whom, ask_list, bid_list) in cases {
@@ -178,8 +287,14 @@ fn every_blacklist_direction_blocks_the_deal() {
         h.blacklist_add(who, whom);
         let r = try_open(
             &mut h,
-            Market::Order { blacklist: ask_list, ..ask(P, 0) },
-            Market::Order { blacklist: bid_list, ..bid(P, 0) },
+            Market::Order {
+                blacklist: ask_list,
+                ..ask(P, 0)
+            },
+            Market::Order {
+                blacklist: bid_list,
+                ..bid(P, 0)
+            },
         );
         assert!(
             matches!(market_err(r), E::Blacklisted(e) if e.who == who && e.whom == whom),
@@ -198,9 +313,21 @@ fn a_blacklist_entry_between_unrelated_accounts_does_not_block() {
 #[test]
 fn check_match_reports_the_same_rule_as_open_deal() {
     let mut h = H::new();
-    let ask_order = Market::Order { author: SUPPLIER, ..ask(2 * P, 0) };
-    let bid_order = Market::Order { author: CONSUMER, ..bid(P, 0) };
-    let r = h.sim.view(h.a.market, &Market::checkMatchCall { ask: ask_order, bid: bid_order });
+    let ask_order = Market::Order {
+        author: SUPPLIER,
+        ..ask(2 * P, 0)
+    };
+    let bid_order = Market::Order {
+        author: CONSUMER,
+        ..bid(P, 0)
+    };
+    let r = h.sim.view(
+        h.a.market,
+        &Market::checkMatchCall {
+            ask: ask_order,
+            bid: bid_order,
+        },
+    );
     assert!(matches!(market_err(r), E::PriceMismatch(_)));
 }
 
@@ -208,7 +335,11 @@ fn check_match_reports_the_same_rule_as_open_deal() {
 fn quick_buy_opens_a_deal_at_the_asks_price_for_the_chosen_duration() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 86400));
-    let call = Market::quickBuyCall { askId: ask.id, ask: ask.order.clone(), duration: 3600 };
+    let call = Market::quickBuyCall {
+        askId: ask.id,
+        ask: ask.order.clone(),
+        duration: 3600,
+    };
     let out = h.market_call(CONSUMER, &call).unwrap();
     let placed = out.event::<Market::OrderPlaced>().unwrap();
     assert_eq!(placed.order.orderType, 2);
@@ -227,7 +358,14 @@ fn quick_buy_opens_a_deal_at_the_asks_price_for_the_chosen_duration() {
 fn quick_buy_longer_than_the_ask_is_refused() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 3600));
-    let r = h.market_call(CONSUMER, &Market::quickBuyCall { askId: ask.id, ask: ask.order.clone(), duration: 7200 });
+    let r = h.market_call(
+        CONSUMER,
+        &Market::quickBuyCall {
+            askId: ask.id,
+            ask: ask.order.clone(),
+            duration: 7200,
+        },
+    );
     assert!(matches!(market_err(r), E::DurationMismatch(_)));
 }
 
@@ -236,7 +374,14 @@ fn quick_buy_honours_the_suppliers_blacklist() {
     let mut h = H::new();
     h.blacklist_add(SUPPLIER, CONSUMER);
     let ask = h.place_ok(SUPPLIER, ask(P, 0));
-    let r = h.market_call(CONSUMER, &Market::quickBuyCall { askId: ask.id, ask: ask.order.clone(), duration: 0 });
+    let r = h.market_call(
+        CONSUMER,
+        &Market::quickBuyCall {
+            askId: ask.id,
+            ask: ask.order.clone(),
+            duration: 0,
+        },
+    );
     assert!(matches!(market_err(r), E::Blacklisted(_)));
     assert_eq!(h.balance(CONSUMER), U256::from(START_BALANCE));
 }
@@ -245,6 +390,13 @@ fn quick_buy_honours_the_suppliers_blacklist() {
 fn quick_buy_of_a_bid_is_refused() {
     let mut h = H::new();
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    let r = h.market_call(STRANGER, &Market::quickBuyCall { askId: bid.id, ask: bid.order.clone(), duration: 0 });
+    let r = h.market_call(
+        STRANGER,
+        &Market::quickBuyCall {
+            askId: bid.id,
+            ask: bid.order.clone(),
+            duration: 0,
+        },
+    );
     assert!(matches!(market_err(r), E::InvalidOrderType(_)));
 }

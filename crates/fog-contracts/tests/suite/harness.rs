@@ -184,7 +184,9 @@ impl H {
     }
 
     pub fn blacklist_remove(&mut self, who: Address, whom: Address) {
-        self.sim.send(who, self.a.blacklist, &Blacklist::removeCall { whom }).expect("blacklist remove");
+        self.sim
+            .send(who, self.a.blacklist, &Blacklist::removeCall { whom })
+            .expect("blacklist remove");
     }
 
     pub fn set_validator(&mut self, validator: Address, level: u8) {

@@ -1,7 +1,13 @@
 //! The contract suite in a real EVM (revm in-process): one test per rule and
 //! per revert path, plus property tests of the match rule and of token
 //! conservation. Run in release (`scripts/test` does).
-#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    dead_code
+)]
 
 mod billing;
 mod changes;
@@ -9,4 +15,5 @@ mod closing;
 mod deals;
 mod harness;
 mod lifecycle;
+mod match_property;
 mod orders;

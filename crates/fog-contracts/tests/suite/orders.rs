@@ -39,7 +39,11 @@ fn ask_blocks_nothing() {
 #[test]
 fn market_fills_in_author_and_frozen_sum_whatever_the_caller_sent() {
     let mut h = H::new();
-    let forged = Market::Order { author: STRANGER, frozenSum: U256::from(1), ..bid(P, 0) };
+    let forged = Market::Order {
+        author: STRANGER,
+        frozenSum: U256::from(1),
+        ..bid(P, 0)
+    };
     let placed = h.place_ok(CONSUMER, forged);
     assert_eq!(placed.order.author, CONSUMER);
     assert_eq!(placed.order.frozenSum, U256::from(P * 3600));
@@ -55,21 +59,39 @@ fn order_ids_count_up_from_one() {
 #[test]
 fn order_type_other_than_ask_or_bid_is_refused() {
     let mut h = H::new();
-    let r = h.place(SUPPLIER, Market::Order { orderType: 3, ..ask(P, 0) });
+    let r = h.place(
+        SUPPLIER,
+        Market::Order {
+            orderType: 3,
+            ..ask(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::InvalidOrderType(e) if e.orderType == 3));
 }
 
 #[test]
 fn more_than_64_benchmarks_are_refused() {
     let mut h = H::new();
-    let r = h.place(SUPPLIER, Market::Order { benchmarks: vec![U256::from(1); 17], ..ask(P, 0) });
+    let r = h.place(
+        SUPPLIER,
+        Market::Order {
+            benchmarks: vec![U256::from(1); 17],
+            ..ask(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::TooManyBenchmarks(e) if e.words == U256::from(17)));
 }
 
 #[test]
 fn price_above_the_96_bit_cap_is_refused() {
     let mut h = H::new();
-    let r = h.place(SUPPLIER, Market::Order { price: U256::from(1) << 96, ..ask(P, 0) });
+    let r = h.place(
+        SUPPLIER,
+        Market::Order {
+            price: U256::from(1) << 96,
+            ..ask(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::PriceTooHigh(_)));
 }
 
@@ -83,14 +105,26 @@ fn duration_above_ten_years_is_refused() {
 #[test]
 fn unknown_netflags_bits_are_refused() {
     let mut h = H::new();
-    let r = h.place(SUPPLIER, Market::Order { netflags: 8, ..ask(P, 0) });
+    let r = h.place(
+        SUPPLIER,
+        Market::Order {
+            netflags: 8,
+            ..ask(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::InvalidNetflags(e) if e.netflags == 8));
 }
 
 #[test]
 fn identity_level_above_professional_is_refused() {
     let mut h = H::new();
-    let r = h.place(SUPPLIER, Market::Order { identityLevel: 5, ..ask(P, 0) });
+    let r = h.place(
+        SUPPLIER,
+        Market::Order {
+            identityLevel: 5,
+            ..ask(P, 0)
+        },
+    );
     assert!(matches!(market_err(r), E::InvalidIdentityLevel(e) if e.level == 5));
 }
 
@@ -100,7 +134,10 @@ fn bid_without_allowance_fails_with_the_tokens_reason_and_places_nothing() {
     h.approve(CONSUMER, U256::ZERO);
     let r = h.place(CONSUMER, bid(P, 0));
     let why = revert(r);
-    assert!(matches!(why, Revert::Token(FogTokenErrors::ERC20InsufficientAllowance(_))));
+    assert!(matches!(
+        why,
+        Revert::Token(FogTokenErrors::ERC20InsufficientAllowance(_))
+    ));
     assert!(why.to_string().contains("approve the market"), "{why}");
     assert_eq!(h.market_view(&Market::orderCountCall {}), 0);
 }
@@ -109,18 +146,35 @@ fn bid_without_allowance_fails_with_the_tokens_reason_and_places_nothing() {
 fn cancelling_a_bid_refunds_its_blocked_sum() {
     let mut h = H::new();
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    let out = h.market_call(CONSUMER, &Market::cancelOrderCall { orderId: bid.id, o: bid.order.clone() }).unwrap();
+    let out = h
+        .market_call(
+            CONSUMER,
+            &Market::cancelOrderCall {
+                orderId: bid.id,
+                o: bid.order.clone(),
+            },
+        )
+        .unwrap();
     assert_eq!(h.balance(CONSUMER), U256::from(START_BALANCE));
     let ev = out.event::<Market::OrderCancelled>().unwrap();
     assert_eq!(ev.refund, U256::from(P * 3600));
-    assert_eq!(h.market_view(&Market::orderHashCall { orderId: bid.id }), alloy::primitives::B256::ZERO);
+    assert_eq!(
+        h.market_view(&Market::orderHashCall { orderId: bid.id }),
+        alloy::primitives::B256::ZERO
+    );
 }
 
 #[test]
 fn only_the_author_cancels_an_order() {
     let mut h = H::new();
     let ask = h.place_ok(SUPPLIER, ask(P, 0));
-    let r = h.market_call(STRANGER, &Market::cancelOrderCall { orderId: ask.id, o: ask.order.clone() });
+    let r = h.market_call(
+        STRANGER,
+        &Market::cancelOrderCall {
+            orderId: ask.id,
+            o: ask.order.clone(),
+        },
+    );
     assert!(matches!(market_err(r), E::NotOrderAuthor(e) if e.caller == STRANGER));
 }
 
@@ -128,9 +182,15 @@ fn only_the_author_cancels_an_order() {
 fn a_cancelled_order_cannot_be_cancelled_again() {
     let mut h = H::new();
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    let call = Market::cancelOrderCall { orderId: bid.id, o: bid.order.clone() };
+    let call = Market::cancelOrderCall {
+        orderId: bid.id,
+        o: bid.order.clone(),
+    };
     h.market_call(CONSUMER, &call).unwrap();
-    assert!(matches!(market_err(h.market_call(CONSUMER, &call)), E::OrderNotActive(_)));
+    assert!(matches!(
+        market_err(h.market_call(CONSUMER, &call)),
+        E::OrderNotActive(_)
+    ));
     assert_eq!(h.balance(CONSUMER), U256::from(START_BALANCE));
 }
 
@@ -138,8 +198,17 @@ fn a_cancelled_order_cannot_be_cancelled_again() {
 fn an_order_passed_back_with_altered_fields_is_not_active() {
     let mut h = H::new();
     let bid = h.place_ok(CONSUMER, bid(P, 0));
-    let altered = Market::Order { frozenSum: bid.order.frozenSum * U256::from(2), ..bid.order.clone() };
-    let r = h.market_call(CONSUMER, &Market::cancelOrderCall { orderId: bid.id, o: altered });
+    let altered = Market::Order {
+        frozenSum: bid.order.frozenSum * U256::from(2),
+        ..bid.order.clone()
+    };
+    let r = h.market_call(
+        CONSUMER,
+        &Market::cancelOrderCall {
+            orderId: bid.id,
+            o: altered,
+        },
+    );
     assert!(matches!(market_err(r), E::OrderNotActive(_)));
 }
 
@@ -150,5 +219,11 @@ fn order_placed_event_carries_the_whole_order() {
     order.counterparty = Address::repeat_byte(0x42);
     order.tag = alloy::primitives::B256::repeat_byte(7);
     let placed = h.place_ok(SUPPLIER, order.clone());
-    assert_eq!(placed.order, Market::Order { author: SUPPLIER, ..order });
+    assert_eq!(
+        placed.order,
+        Market::Order {
+            author: SUPPLIER,
+            ..order
+        }
+    );
 }
