@@ -13,7 +13,7 @@
 //! - [`convert`]: explicit conversions between the wire types of the ABI and
 //!   the domain types of `fog-primitives`;
 //! - [`sim`] (feature `sim`, on by default): an in-process revm chain for tests
-//!   and benchmarks.
+//!   and benchmarks; [`gas`] measures a deal lifecycle in it (`fog bench gas`).
 //!
 //! It does not talk to workers, keep state or decide anything: the rules are
 //! the contracts' own, and the off-chain copy of the match rule lives in
@@ -34,6 +34,8 @@ pub mod bindings;
 pub mod convert;
 pub mod deploy;
 pub mod errors;
+#[cfg(feature = "sim")]
+pub mod gas;
 #[cfg(feature = "sim")]
 pub mod sim;
 

@@ -12,6 +12,7 @@
 mod billing;
 mod changes;
 mod closing;
+mod conservation_property;
 mod deals;
 mod harness;
 mod lifecycle;
