@@ -257,6 +257,8 @@ contract Market {
     error NotDealParty(uint256 dealId, address caller);
     /// @notice Only the consumer closes a forward deal before its end.
     error ForwardDealNotEnded(uint256 dealId, uint256 end);
+    /// @notice A forward deal past its end can only be billed or closed, not changed.
+    error ForwardDealEnded(uint256 dealId, uint256 end);
     /// @notice Only the consumer may blacklist on close.
     error OnlyConsumerMayBlacklist(uint256 dealId);
     /// @notice closeDeal's blacklist must be 0 (nobody), 1 (worker) or 2 (master).
@@ -396,8 +398,9 @@ contract Market {
         uint8 reason = b.outOfFunds ? CLOSED_OUT_OF_FUNDS : (consumer ? CLOSED_BY_CONSUMER : CLOSED_BY_SUPPLIER);
         if (d.end != 0 && block.timestamp >= d.end && !b.outOfFunds) reason = CLOSED_EXPIRED;
         _close(dealId, d, b, reason, blacklistChoice);
-        if (blacklistChoice == BLACKLIST_WORKER) blacklist.addFor(d.consumer, d.supplier);
-        else if (blacklistChoice == BLACKLIST_MASTER) blacklist.addFor(d.consumer, d.master);
+        address refused = blacklistChoice == BLACKLIST_WORKER ? d.supplier : d.master;
+        // A consumer who dealt with itself has nobody to blacklist.
+        if (blacklistChoice != BLACKLIST_NOBODY && refused != d.consumer) blacklist.addFor(d.consumer, refused);
     }
 
     /// @notice Proposes new terms. A consumer raising the price, or a supplier
@@ -416,6 +419,7 @@ contract Market {
         else if (msg.sender == d.supplier || msg.sender == d.master) side = ASK;
         else revert NotDealParty(dealId, msg.sender);
         if (newPrice > MAX_PRICE) revert PriceTooHigh(newPrice, MAX_PRICE);
+        if (d.end != 0 && block.timestamp >= d.end) revert ForwardDealEnded(dealId, d.end);
         if (d.end == 0) {
             if (newDuration != 0) revert InvalidChangeDuration(dealId, newDuration);
         } else if (newDuration == 0 || newDuration > MAX_DURATION || d.start + uint256(newDuration) <= block.timestamp) {

@@ -164,6 +164,12 @@ fn market_message(e: &MarketErrors) -> String {
                 x.dealId, x.end
             )
         }
+        E::ForwardDealEnded(x) => {
+            format!(
+                "forward deal {} ended at {}: bill or close it, it can no longer change",
+                x.dealId, x.end
+            )
+        }
         E::OnlyConsumerMayBlacklist(x) => format!(
             "only the consumer may blacklist when closing deal {}",
             x.dealId

@@ -1,5 +1,10 @@
 //! The suite on a real reference node (anvil from npm): deploy, a whole deal lifecycle over JSON-RPC, and the same gas as the in-process EVM.
-#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::{
     net::TcpListener,
@@ -249,7 +254,11 @@ async fn on_anvil(anvil: &Anvil) -> Run {
     let suite = deploy_suite(&dp, &SuiteConfig::dev(deployer))
         .await
         .expect("deploy the suite on anvil");
-    let rate = OracleUSD::new(suite.oracle, &dp).price().call().await.unwrap();
+    let rate = OracleUSD::new(suite.oracle, &dp)
+        .price()
+        .call()
+        .await
+        .unwrap();
     let mut receipts = Vec::new();
 
     let token = FogToken::new(suite.token, &dp);
@@ -340,10 +349,7 @@ async fn on_anvil(anvil: &Anvil) -> Run {
         *t = block_time(&dp, r).await;
     }
     let mut balances = [U256::ZERO; 3];
-    for (b, who) in balances
-        .iter_mut()
-        .zip([supplier, consumer, suite.market])
-    {
+    for (b, who) in balances.iter_mut().zip([supplier, consumer, suite.market]) {
         *b = token.balanceOf(who).call().await.unwrap();
     }
     Run {
@@ -362,15 +368,17 @@ async fn on_anvil(anvil: &Anvil) -> Run {
     }
 }
 
+/// Moves the Sim's clock to `t`, a timestamp taken from anvil.
+fn at(sim: &mut Sim, t: u64) {
+    assert!(t >= sim.timestamp(), "anvil's clock is behind the Sim's");
+    sim.warp(t - sim.timestamp());
+}
+
 /// The same sequence, from the same accounts, at the same block timestamps,
 /// in the in-process EVM.
 fn in_sim(times: &[u64; 7], deploy_time: u64) -> Run {
     let [deployer, supplier, consumer, stranger] = DEV_KEYS.map(|(_, a)| a);
     let mut sim = Sim::new();
-    let mut at = |sim: &mut Sim, t: u64| {
-        assert!(t >= sim.timestamp(), "anvil's clock is behind the Sim's");
-        sim.warp(t - sim.timestamp());
-    };
     at(&mut sim, deploy_time);
     let suite = deploy_suite_sim(&mut sim, deployer, &SuiteConfig::dev(deployer))
         .expect("deploy the suite in the Sim");
@@ -491,7 +499,10 @@ async fn suite_runs_a_deal_lifecycle_on_anvil_with_the_sims_gas() {
     let [t_open, t_bill, t_close] = [real.times[4], real.times[5], real.times[6]];
     assert_eq!(u64::from(real.parties.start), t_open);
     assert!(t_bill - t_open >= SERVED[0] && t_close - t_bill >= SERVED[1]);
-    let (due_bill, due_close) = (cost(t_bill - t_open, real.rate), cost(t_close - t_bill, real.rate));
+    let (due_bill, due_close) = (
+        cost(t_bill - t_open, real.rate),
+        cost(t_close - t_bill, real.rate),
+    );
     assert_eq!(real.billed.paid, due_bill);
     assert_eq!(real.closed.refund, cost(3600, real.rate) - due_close);
     assert_eq!(real.closed.reason, 1, "closed by the consumer");

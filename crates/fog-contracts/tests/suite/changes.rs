@@ -186,3 +186,14 @@ fn a_change_on_a_consumer_who_cannot_pay_closes_the_deal_instead() {
     assert_eq!(out.event::<Market::DealClosed>().unwrap().reason, 4);
     assert!(out.event::<Market::DealChanged>().is_none());
 }
+
+#[test]
+fn a_forward_deal_past_its_end_cannot_change() {
+    let mut h = H::new();
+    let deal = h.forward_deal(P, 3600);
+    h.sim.warp(4000);
+    assert!(matches!(
+        market_err(h.request_change(CONSUMER, &deal, 2 * P, 7200)),
+        E::ForwardDealEnded(_)
+    ));
+}

@@ -160,3 +160,13 @@ fn deal_status_moves_from_none_to_accepted_to_closed() {
     assert_eq!(h.deal_status(deal.id), 2);
     assert_eq!(h.terms(&deal).price, alloy::primitives::Uint::ZERO);
 }
+
+#[test]
+fn a_consumer_who_dealt_with_itself_may_still_close_with_blacklist() {
+    let mut h = H::new();
+    let ask = h.place_ok(CONSUMER, ask(P, 0));
+    let bid = h.place_ok(CONSUMER, bid(P, 0));
+    let deal = h.open(CONSUMER, &ask, &bid).unwrap();
+    assert_eq!(closed(&h.close(CONSUMER, &deal, 1).unwrap()).reason, 1);
+    assert!(!h.is_blacklisted(CONSUMER, CONSUMER));
+}

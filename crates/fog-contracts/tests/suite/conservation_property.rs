@@ -1,7 +1,8 @@
 //! Property: tokens are conserved across random sequences of market operations
-//! (place, cancel, open, quick-buy, bill, change, close, approvals, oracle
-//! moves, time jumps). 1,000 sequences of 10..40 operations, each on a fresh
-//! suite with randomly funded and approved actors. After every operation,
+//! (place, cancel, open, quick-buy, bill, change, cancel change, close,
+//! approvals, spending, oracle moves, time jumps). 1,000 sequences, each on a
+//! fresh suite with randomly funded and approved actors: an opening book of
+//! 2..8 orders, then 10..40 random operations. After every operation,
 //! reverted or not:
 //!
 //! - the balances of every holder sum to the token's total supply;
@@ -13,8 +14,9 @@
 //!   runs past a forward deal's end nor past now, and a deal's payouts sum to
 //!   at most what its time served was worth.
 //!
-//! Each sequence ends by closing every live deal and cancelling every active
-//! order, which must succeed and leave the market empty.
+//! Each sequence ends, after a last time jump, by billing every live deal,
+//! closing those still live and cancelling every active order: all must
+//! succeed and leave the market empty.
 
 use std::collections::HashMap;
 
@@ -83,12 +85,14 @@ enum Op {
         caller: usize,
         stale: bool,
     },
-    /// caller: 0 bid author, 1 ask author, 2.. actor(caller - 2).
+    /// caller: 0 bid author, 1 ask author, 2.. actor(caller - 2). `fit`
+    /// picks among the pairs whose prices and durations match.
     Open {
         ask: usize,
         bid: usize,
         caller: usize,
         stale: bool,
+        fit: bool,
     },
     QuickBuy {
         ask: usize,
@@ -117,9 +121,16 @@ enum Op {
         deal: usize,
         caller: usize,
     },
+    /// who: 0..ACTORS actor(who), then the consumer of a live deal.
     Approve {
         who: usize,
         amount: Amount,
+    },
+    /// The holder (see `Approve`) gives `percent`% of its tokens to the
+    /// deployer, so that consumers run dry.
+    Spend {
+        who: usize,
+        percent: u64,
     },
     /// The oracle moves to `percent`% of its rate (proposed by the sole
     /// feeder, or by an actor, which is refused).
@@ -136,7 +147,14 @@ fn price() -> impl Strategy<Value = u128> {
     prop_oneof![
         1 => Just(0u128),
         2 => 1..=10u128,
-        4 => 1..=1_000_000_000_000u128,
+        4 => proptest::sample::select(vec![
+            1_000_000u128,
+            1_000_000_000,
+            2_000_000_000,
+            100_000_000_000,
+            1_000_000_000_000,
+        ]),
+        2 => 1..=1_000_000_000_000u128,
     ]
 }
 
@@ -144,63 +162,96 @@ fn duration() -> impl Strategy<Value = u64> {
     proptest::sample::select(DURATIONS.to_vec())
 }
 
+/// Asks tend to last longer than bids need, so that they match.
+fn ask_duration() -> impl Strategy<Value = u64> {
+    prop_oneof![2 => duration(), 1 => Just(2 * 86400u64)]
+}
+
 fn amount() -> impl Strategy<Value = Amount> {
     prop_oneof![
         1 => Just(Amount::Zero),
-        3 => Just(Amount::Max),
-        2 => (0..100_000_000_000_000_000u128).prop_map(Amount::Some),
+        4 => Just(Amount::Max),
+        2 => log_uniform().prop_map(Amount::Some),
     ]
+}
+
+fn place_ask() -> impl Strategy<Value = Op> {
+    (ASK_AUTHORS, price(), ask_duration()).prop_map(|(author, price, duration)| Op::PlaceAsk {
+        author,
+        price,
+        duration,
+    })
+}
+
+fn place_bid() -> impl Strategy<Value = Op> {
+    (BID_AUTHORS, price(), duration()).prop_map(|(author, price, duration)| Op::PlaceBid {
+        author,
+        price,
+        duration,
+    })
+}
+
+/// The orders a sequence starts from.
+fn book() -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(prop_oneof![place_ask(), place_bid()], 2..8)
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let index = 0..64usize;
-    let deal_caller = 0..(3 + ACTORS);
+    // Mostly the deal's own parties, sometimes anyone.
+    let deal_caller = prop_oneof![4 => 0..3usize, 1 => 3..(3 + ACTORS)];
+    let change_price = prop_oneof![
+        3 => proptest::sample::select(vec![50u64, 90, 100, 110, 200]).prop_map(NewPrice::Relative),
+        1 => price().prop_map(NewPrice::Absolute),
+    ];
     prop_oneof![
-        4 => (ASK_AUTHORS, price(), duration())
-            .prop_map(|(author, price, duration)| Op::PlaceAsk { author, price, duration }),
-        4 => (BID_AUTHORS, price(), duration())
-            .prop_map(|(author, price, duration)| Op::PlaceBid { author, price, duration }),
-        1 => (index.clone(), 0..(1 + ACTORS), proptest::bool::weighted(0.2))
-            .prop_map(|(pick, caller, stale)| Op::Cancel { pick, caller, stale }),
-        5 => (index.clone(), index.clone(), 0..(2 + ACTORS), proptest::bool::weighted(0.1))
-            .prop_map(|(ask, bid, caller, stale)| Op::Open { ask, bid, caller, stale }),
-        2 => (index.clone(), 0..ACTORS, duration())
-            .prop_map(|(ask, buyer, duration)| Op::QuickBuy { ask, buyer, duration }),
-        5 => (index.clone(), deal_caller.clone(), proptest::bool::weighted(0.1))
-            .prop_map(|(deal, caller, stale)| Op::Bill { deal, caller, stale }),
-        2 => (index.clone(), deal_caller.clone(), 0..4u8, proptest::bool::weighted(0.1))
-            .prop_map(|(deal, caller, blacklist, stale)| Op::Close { deal, caller, blacklist, stale }),
-        3 => (
+        5 => place_ask(),
+        7 => place_bid(),
+        1 => (
             index.clone(),
-            deal_caller.clone(),
-            prop_oneof![
-                3 => proptest::sample::select(vec![50u64, 90, 100, 110, 200]).prop_map(NewPrice::Relative),
-                1 => price().prop_map(NewPrice::Absolute),
-            ],
-            0..7usize,
+            prop_oneof![3 => Just(0usize), 1 => 1..(1 + ACTORS)],
+            proptest::bool::weighted(0.2),
         )
+            .prop_map(|(pick, caller, stale)| Op::Cancel { pick, caller, stale }),
+        8 => (
+            index.clone(),
+            index.clone(),
+            prop_oneof![4 => 0..2usize, 1 => 2..(2 + ACTORS)],
+            proptest::bool::weighted(0.05),
+            proptest::bool::weighted(0.8),
+        )
+            .prop_map(|(ask, bid, caller, stale, fit)| Op::Open { ask, bid, caller, stale, fit }),
+        4 => (index.clone(), 0..ACTORS, duration())
+            .prop_map(|(ask, buyer, duration)| Op::QuickBuy { ask, buyer, duration }),
+        6 => (index.clone(), deal_caller.clone(), proptest::bool::weighted(0.05))
+            .prop_map(|(deal, caller, stale)| Op::Bill { deal, caller, stale }),
+        2 => (index.clone(), deal_caller.clone(), 0..4u8, proptest::bool::weighted(0.05))
+            .prop_map(|(deal, caller, blacklist, stale)| Op::Close { deal, caller, blacklist, stale }),
+        5 => (index.clone(), deal_caller.clone(), change_price, prop_oneof![Just(5usize), 0..7usize])
             .prop_map(|(deal, caller, price, duration)| Op::Change { deal, caller, price, duration }),
-        1 => (index, deal_caller)
-            .prop_map(|(deal, caller)| Op::CancelChange { deal, caller }),
-        2 => (0..ACTORS, amount()).prop_map(|(who, amount)| Op::Approve { who, amount }),
-        2 => (40..=250u64, proptest::bool::weighted(0.9))
+        1 => (index, deal_caller).prop_map(|(deal, caller)| Op::CancelChange { deal, caller }),
+        2 => (0..2 * ACTORS, amount()).prop_map(|(who, amount)| Op::Approve { who, amount }),
+        2 => (0..2 * ACTORS, prop_oneof![1 => 1..100u64, 1 => Just(100)])
+            .prop_map(|(who, percent)| Op::Spend { who, percent }),
+        2 => (45..=220u64, proptest::bool::weighted(0.9))
             .prop_map(|(percent, by_feeder)| Op::Oracle { percent, by_feeder }),
-        4 => prop_oneof![
-            6 => 0..=3 * 3600u64,
-            1 => 0..=2 * 86400u64,
-        ]
-        .prop_map(|secs| Op::Warp { secs }),
+        4 => prop_oneof![6 => 0..=3 * 3600u64, 1 => 0..=2 * 86400u64]
+            .prop_map(|secs| Op::Warp { secs }),
     ]
 }
 
-/// Token balances: some nothing, some enough for a few minutes of the
-/// dearest prices, some plenty.
+/// 1e10..1e21 token wei, spread evenly over the orders of magnitude: an hour
+/// at the prices above costs up to 3.6e15 at the start rate.
+fn log_uniform() -> impl Strategy<Value = u128> {
+    (1..1000u128, 10..19u32).prop_map(|(m, e)| m * 10u128.pow(e))
+}
+
+/// Token balances: some nothing, most about what a few periods cost, some plenty.
 fn balance() -> impl Strategy<Value = u128> {
     prop_oneof![
         1 => Just(0u128),
-        2 => 0..1_000_000_000_000_000u128,
-        2 => 0..100_000_000_000_000_000u128,
-        1 => Just(100 * TOKEN),
+        5 => log_uniform(),
+        2 => Just(100 * TOKEN),
     ]
 }
 
@@ -221,12 +272,12 @@ struct Deal {
 #[derive(Default)]
 struct Model {
     rate: U256,
-    /// Active orders, by id.
+    /// Active orders, oldest first.
     orders: Vec<Placed>,
     /// Every order ever placed.
     placed: Vec<Placed>,
     deals: Vec<Deal>,
-    /// Every deal ever opened, as (id, parties).
+    /// Every deal ever opened, live or closed.
     opened: Vec<Opened>,
 }
 
@@ -308,6 +359,14 @@ impl World {
         }
     }
 
+    /// actor(i) for i < ACTORS, else the consumer of a live deal (if any).
+    fn someone(&self, i: usize) -> Address {
+        match pick(&self.m.deals, i) {
+            Some(d) if i >= ACTORS => d.parties.consumer,
+            _ => actor(i % ACTORS),
+        }
+    }
+
     fn live_deal(&self, i: usize, stale: bool) -> Option<Opened> {
         if stale {
             pick(&self.m.opened, i).cloned()
@@ -333,7 +392,7 @@ impl World {
                 let r = self
                     .h
                     .market_call(actor(*author), &Market::placeOrderCall { o });
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::PlaceBid {
                 author,
@@ -344,7 +403,7 @@ impl World {
                 let r = self
                     .h
                     .market_call(actor(*author), &Market::placeOrderCall { o });
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Cancel {
                 pick: i,
@@ -369,22 +428,30 @@ impl World {
                     o: p.order,
                 };
                 let r = self.h.market_call(from, &call);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Open {
                 ask,
                 bid,
                 caller,
                 stale,
+                fit,
             } => {
                 let list = if *stale {
                     &self.m.placed
                 } else {
                     &self.m.orders
                 };
-                let asks: Vec<&Placed> = list.iter().filter(|p| p.order.orderType == 1).collect();
+                let asks = list.iter().filter(|p| p.order.orderType == 1);
                 let bids: Vec<&Placed> = list.iter().filter(|p| p.order.orderType == 2).collect();
-                let (Some(&a), Some(&b)) = (pick(&asks, *ask), pick(&bids, *bid)) else {
+                let pairs: Vec<(&Placed, &Placed)> = asks
+                    .flat_map(|a| bids.iter().map(move |&b| (a, b)))
+                    .filter(|(a, b)| {
+                        !fit || (a.order.price <= b.order.price
+                            && a.order.duration >= b.order.duration)
+                    })
+                    .collect();
+                let Some(&(a, b)) = pick(&pairs, ask * 64 + bid) else {
                     return Ok(());
                 };
                 let from = match caller {
@@ -399,7 +466,7 @@ impl World {
                     bid: b.order.clone(),
                 };
                 let r = self.h.market_call(from, &call);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::QuickBuy {
                 ask,
@@ -421,7 +488,7 @@ impl World {
                     duration: *duration,
                 };
                 let r = self.h.market_call(actor(*buyer), &call);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Bill {
                 deal,
@@ -433,7 +500,7 @@ impl World {
                 };
                 let from = self.deal_caller(&d.parties, *caller);
                 let r = self.h.bill(from, &d);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Close {
                 deal,
@@ -446,7 +513,7 @@ impl World {
                 };
                 let from = self.deal_caller(&d.parties, *caller);
                 let r = self.h.close(from, &d, *blacklist);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Change {
                 deal,
@@ -480,7 +547,7 @@ impl World {
                     newDuration: new_duration,
                 };
                 let r = self.h.market_call(from, &call);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::CancelChange { deal, caller } => {
                 let Some(d) = self.live_deal(*deal, false) else {
@@ -492,15 +559,33 @@ impl World {
                     parties: d.parties,
                 };
                 let r = self.h.market_call(from, &call);
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Approve { who, amount } => {
                 let call = FogToken::approveCall {
                     spender: market,
                     value: approval(amount),
                 };
-                let r = self.h.sim.send(actor(*who), self.h.a.token, &call);
-                self.settle(r)
+                let who = self.someone(*who);
+                let r = self.h.sim.send(who, self.h.a.token, &call);
+                self.settle(r, HashMap::new())
+            }
+            Op::Spend { who, percent } => {
+                let from = self.someone(*who);
+                let value =
+                    self.balances[self.holder(from)] * U256::from(*percent) / U256::from(100);
+                let call = FogToken::transferCall {
+                    to: DEPLOYER,
+                    value,
+                };
+                let r = self.h.sim.send(from, self.h.a.token, &call);
+                let mut moved = HashMap::new();
+                if r.is_ok() {
+                    let v = amount_i128(value);
+                    moved.insert(from, -v);
+                    moved.insert(DEPLOYER, v);
+                }
+                self.settle(r, moved)
             }
             Op::Oracle { percent, by_feeder } => {
                 let new_price = self.m.rate * U256::from(*percent) / U256::from(100);
@@ -515,7 +600,7 @@ impl World {
                     prop_assert_eq!(ev.price, new_price);
                     self.m.rate = new_price;
                 }
-                self.settle(r)
+                self.settle(r, HashMap::new())
             }
             Op::Warp { secs } => {
                 self.h.sim.warp(*secs);
@@ -526,7 +611,11 @@ impl World {
 
     /// Applies a transaction's events to the model (nothing for a revert),
     /// then checks the invariants.
-    fn settle<R>(&mut self, r: Result<Outcome<R>, SimError>) -> Result<(), TestCaseError> {
+    fn settle<R>(
+        &mut self,
+        r: Result<Outcome<R>, SimError>,
+        mut moved: HashMap<Address, i128>,
+    ) -> Result<(), TestCaseError> {
         let out = match r {
             Ok(out) => out,
             Err(SimError::Reverted { .. }) => return self.check(&HashMap::new()),
@@ -535,7 +624,6 @@ impl World {
         let market = self.h.a.market;
         let now = self.h.sim.timestamp();
         let rate = self.m.rate;
-        let mut moved: HashMap<Address, i128> = HashMap::new();
         let mut flow = |from: Address, to: Address, v: U256| {
             let v = amount_i128(v);
             *moved.entry(from).or_default() -= v;
@@ -715,9 +803,25 @@ impl World {
         Ok(())
     }
 
-    /// Closes every live deal (consumer) and cancels every active order
-    /// (author): both must succeed and leave the market empty.
-    fn wind_down(&mut self) -> Result<(), TestCaseError> {
+    /// After `secs`, bills every live deal, then closes those still live and
+    /// cancels every active order: all must succeed and leave the market empty.
+    fn wind_down(&mut self, secs: u64) -> Result<(), TestCaseError> {
+        self.h.sim.warp(secs);
+        for d in self.m.deals.clone() {
+            let opened = Opened {
+                id: d.id,
+                parties: d.parties.clone(),
+                gas: 0,
+            };
+            let r = self.h.bill(d.parties.consumer, &opened);
+            prop_assert!(
+                r.is_ok(),
+                "consumer cannot bill deal {}: {:?}",
+                d.id,
+                r.err()
+            );
+            self.settle(r, HashMap::new())?;
+        }
         while let Some(d) = self.m.deals.first().cloned() {
             let opened = Opened {
                 id: d.id,
@@ -731,7 +835,7 @@ impl World {
                 d.id,
                 r.err()
             );
-            self.settle(r)?;
+            self.settle(r, HashMap::new())?;
             prop_assert!(self.m.deals.iter().all(|x| x.id != d.id));
         }
         while let Some(p) = self.m.orders.first().cloned() {
@@ -746,7 +850,7 @@ impl World {
                 p.id,
                 r.err()
             );
-            self.settle(r)?;
+            self.settle(r, HashMap::new())?;
         }
         let market = self.h.a.market;
         prop_assert_eq!(
@@ -790,13 +894,16 @@ proptest! {
     fn tokens_are_conserved_across_random_market_operations(
         balances in proptest::collection::vec(balance(), ACTORS),
         approvals in proptest::collection::vec(amount(), ACTORS),
+        book in book(),
         ops in proptest::collection::vec(op(), 10..40),
+        last_warp in 0..=3 * 3600u64,
     ) {
         let mut w = World::new(&balances, &approvals);
         w.check(&HashMap::new())?;
-        for (i, op) in ops.iter().enumerate() {
+        for (i, op) in book.iter().chain(&ops).enumerate() {
             w.step(op).map_err(|e| TestCaseError::fail(format!("after op {i} {op:?}: {e}")))?;
         }
-        w.wind_down()?;
+        w.wind_down(last_warp)
+            .map_err(|e| TestCaseError::fail(format!("winding down: {e}")))?;
     }
 }
