@@ -10,7 +10,7 @@ use alloy::{
     network::{Ethereum, TransactionBuilder},
     primitives::{Address, Bytes, U256},
     providers::Provider,
-    rpc::types::TransactionRequest,
+    rpc::types::{TransactionReceipt, TransactionRequest},
     sol_types::{SolCall, SolConstructor},
 };
 use serde::{Deserialize, Serialize};
@@ -179,30 +179,15 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
 ) -> Result<Addresses, DeployError> {
     let mut addrs = [Address::ZERO; 4];
     for ((code, step), slot) in config.initcodes().into_iter().zip(STEPS).zip(&mut addrs) {
-        *slot = send(
-            provider,
-            TransactionRequest::default().with_deploy_code(code),
-            step,
-        )
-        .await?;
+        *slot = create(provider, code, step).await?;
     }
     let [token, oracle, profiles, blacklist] = addrs;
-    let market = send(
-        provider,
-        TransactionRequest::default()
-            .with_deploy_code(market_initcode(token, oracle, profiles, blacklist)),
-        "Market",
-    )
-    .await?;
-    let wire = Blacklist::setMarketCall { market_: market }.abi_encode();
-    send(
-        provider,
-        TransactionRequest::default()
-            .with_to(blacklist)
-            .with_input(wire),
-        "Blacklist.setMarket",
-    )
-    .await?;
+    let code = market_initcode(token, oracle, profiles, blacklist);
+    let market = create(provider, code, "Market").await?;
+    let wire = TransactionRequest::default()
+        .with_to(blacklist)
+        .with_input(Blacklist::setMarketCall { market_: market }.abi_encode());
+    send(provider, wire, "Blacklist.setMarket").await?;
     Ok(Addresses {
         token,
         oracle,
@@ -212,13 +197,25 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
     })
 }
 
-/// Sends one transaction, waits for its receipt and returns the created
-/// contract's address (zero for calls).
+/// Deploys one contract and returns its address.
+async fn create<P: Provider<Ethereum>>(
+    provider: &P,
+    initcode: Bytes,
+    step: &'static str,
+) -> Result<Address, DeployError> {
+    let tx = TransactionRequest::default().with_deploy_code(initcode);
+    let receipt = send(provider, tx, step).await?;
+    receipt
+        .contract_address
+        .ok_or(DeployError::NoAddress { step })
+}
+
+/// Sends one transaction and waits for its successful receipt.
 async fn send<P: Provider<Ethereum>>(
     provider: &P,
     tx: TransactionRequest,
     step: &'static str,
-) -> Result<Address, DeployError> {
+) -> Result<TransactionReceipt, DeployError> {
     let pending = provider
         .send_transaction(tx)
         .await
@@ -233,12 +230,7 @@ async fn send<P: Provider<Ethereum>>(
             tx: receipt.transaction_hash,
         });
     }
-    if step.contains('.') {
-        return Ok(Address::ZERO);
-    }
-    receipt
-        .contract_address
-        .ok_or(DeployError::NoAddress { step })
+    Ok(receipt)
 }
 
 /// Deploys and wires the suite into the in-process EVM, `deployer` signing.
