@@ -2,10 +2,10 @@
 //! subcommand; this crate only parses arguments and dispatches to the library
 //! crates, which own the behaviour.
 
-use std::process::ExitCode;
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// fogmarket: an open market for computing power.
 #[derive(Debug, Parser)]
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run fogmarket's proof-of-authority EVM chain and serve Ethereum JSON-RPC.
+    Chain(ChainArgs),
     /// Measure fogmarket's parts and print the figures.
     Bench {
         #[command(subcommand)]
@@ -34,6 +36,36 @@ enum Bench {
     },
 }
 
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// Directory of the chain's database (created if missing).
+    #[arg(long, value_name = "DIR")]
+    datadir: PathBuf,
+    /// Address to serve JSON-RPC on. Loopback by default; expose it deliberately.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8545")]
+    http: SocketAddr,
+    /// Seal a block as soon as a transaction arrives (the default).
+    #[arg(long, conflicts_with = "block_time")]
+    automine: bool,
+    /// Seal a block every SECS seconds instead, holding what is pending.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    block_time: Option<u64>,
+    /// Genesis file (JSON) for a new chain; without it a new chain is a
+    /// development chain and an existing one resumes.
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
+    /// Encrypted keystore (Ethereum V3 JSON) of the authority key that seals blocks.
+    #[arg(long, value_name = "FILE", requires = "password_file")]
+    authority_keystore: Option<PathBuf>,
+    /// File holding the keystore's password.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Development chain: seal with the well-known dev key (never for real value)
+    /// and enable evm_mine / evm_increaseTime / evm_setNextBlockTimestamp.
+    #[arg(long)]
+    dev: bool,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,10 +78,60 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Chain(args) => chain(args),
         Command::Bench {
             bench: Bench::Gas { json },
         } => bench_gas(json),
     }
+}
+
+fn chain(args: ChainArgs) -> anyhow::Result<()> {
+    use alloy::signers::local::PrivateKeySigner;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let genesis = args
+        .genesis
+        .as_deref()
+        .map(fog_chain::Genesis::from_file)
+        .transpose()?;
+    let authority: PrivateKeySigner = match (&args.authority_keystore, &args.password_file) {
+        (Some(keystore), Some(password_file)) => {
+            let password = std::fs::read_to_string(password_file).with_context(|| {
+                format!("reading the password file {}", password_file.display())
+            })?;
+            PrivateKeySigner::decrypt_keystore(keystore, password.trim_end_matches(['\n', '\r']))
+                .with_context(|| {
+                    format!("decrypting the authority keystore {}", keystore.display())
+                })?
+        }
+        _ if args.dev => fog_chain::genesis::DEV_KEYS[0]
+            .parse()
+            .context("parsing the dev key")?,
+        _ => anyhow::bail!(
+            "no authority key: pass --authority-keystore FILE --password-file FILE, \
+             or --dev for a development chain sealed with the well-known dev key"
+        ),
+    };
+    let mining = match args.block_time {
+        Some(secs) => fog_chain::Mining::Interval(std::time::Duration::from_secs(secs)),
+        None => fog_chain::Mining::Auto,
+    };
+    let config = fog_chain::NodeConfig {
+        chain: fog_chain::ChainConfig {
+            datadir: args.datadir,
+            genesis,
+            authority,
+            mining,
+        },
+        http: args.http,
+        dev: args.dev,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(fog_chain::run(config))?;
+    Ok(())
 }
 
 fn bench_gas(json: bool) -> anyhow::Result<()> {
