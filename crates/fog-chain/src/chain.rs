@@ -507,6 +507,12 @@ impl Chain {
             cumulative += gas_used;
             let logs = result.logs().to_vec();
             let tip = tx.tx.effective_tip_per_gas(base_fee).unwrap_or(0);
+            // As geth, reth and anvil: a creation names its address even if it failed.
+            let created = tx
+                .tx
+                .kind()
+                .is_create()
+                .then(|| tx.sender.create(tx.tx.nonce()));
             receipts.push(StoredReceipt {
                 tx_type: tx.tx.ty(),
                 status: result.is_success(),
@@ -515,7 +521,7 @@ impl Chain {
                 effective_gas_price: u128::from(base_fee) + tip,
                 from: tx.sender,
                 to: tx.tx.to(),
-                contract_address: created_address(&result),
+                contract_address: created,
                 first_log_index: log_index,
                 logs,
             });
@@ -954,13 +960,6 @@ fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
         .chain_id(tx.chain_id())
         .access_list(tx.access_list().cloned().unwrap_or_default())
         .build_fill()
-}
-
-fn created_address(result: &ExecutionResult) -> Option<Address> {
-    match result {
-        ExecutionResult::Success { output, .. } => output.address().copied(),
-        _ => None,
-    }
 }
 
 /// The consensus receipt of a stored one (for the receipts root and bloom).

@@ -93,7 +93,7 @@ pub enum TxError {
     },
     /// The nonce is too far ahead of the account's next nonce.
     #[error(
-        "nonce too high: next nonce {next}, tx nonce {nonce} (at most {max_gap} ahead are held)"
+        "nonce too high: next nonce {next}, tx nonce {nonce} (a gap may open at most {max_gap} past the pending run)"
     )]
     NonceTooHigh {
         /// The account's next nonce.

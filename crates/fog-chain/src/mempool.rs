@@ -12,7 +12,7 @@ use crate::error::TxError;
 
 /// Percent a replacement must raise the fee by (as geth).
 pub const REPLACEMENT_BUMP_PERCENT: u128 = 10;
-/// How far ahead of an account's next nonce transactions are held.
+/// How far past an account's run of executable transactions a gap may open.
 pub const MAX_NONCE_GAP: u64 = 64;
 /// Most pending transactions per sender.
 pub const MAX_PER_SENDER: usize = 4096;
@@ -104,9 +104,12 @@ impl Mempool {
                 nonce,
             });
         }
-        if nonce > state_nonce + MAX_NONCE_GAP {
+        // Like geth's queue: a gap may open at most MAX_NONCE_GAP past the
+        // sender's run of executable transactions.
+        let pending = self.pending_nonce(tx.sender, state_nonce);
+        if nonce > pending + MAX_NONCE_GAP {
             return Err(TxError::NonceTooHigh {
-                next: state_nonce,
+                next: pending,
                 nonce,
                 max_gap: MAX_NONCE_GAP,
             });
@@ -277,6 +280,16 @@ mod tests {
             .insert(tx(&key, MAX_NONCE_GAP + 1, 10), 0)
             .unwrap_err();
         assert!(matches!(err, TxError::NonceTooHigh { .. }));
+    }
+
+    #[test]
+    fn a_long_run_of_consecutive_nonces_is_accepted() {
+        let key = PrivateKeySigner::random();
+        let mut pool = Mempool::default();
+        for n in 0..3 * MAX_NONCE_GAP {
+            pool.insert(tx(&key, n, 1), 0).unwrap();
+        }
+        assert_eq!(pool.ready(|_| 0, u64::MAX).len() as u64, 3 * MAX_NONCE_GAP);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
+
+mod bench_chain;
 use clap::{Args, Parser, Subcommand};
 
 /// fogmarket: an open market for computing power.
@@ -33,6 +35,24 @@ enum Bench {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Token transfers per second through JSON-RPC: fog chain against anvil.
+    Chain {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Transfers sent to each node.
+        #[arg(long, default_value_t = 4000)]
+        txs: usize,
+        /// Transactions per JSON-RPC batch.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent connections sending batches.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// The anvil binary (installed by scripts/setup).
+        #[arg(long, value_name = "PATH")]
+        anvil: Option<PathBuf>,
     },
 }
 
@@ -82,6 +102,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: Bench::Gas { json },
         } => bench_gas(json),
+        Command::Bench {
+            bench:
+                Bench::Chain {
+                    json,
+                    txs,
+                    batch,
+                    connections,
+                    anvil,
+                },
+        } => {
+            let bench = bench_chain::ChainBench {
+                txs,
+                batch,
+                connections,
+                anvil: anvil.unwrap_or_else(bench_chain::default_anvil),
+            };
+            let report = bench_chain::run(&bench)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "fog chain {:.1} tx/s, anvil {:.1} tx/s, ratio {:.2} ({} transfers, batches of {})",
+                    report.fog_tx_per_s,
+                    report.anvil_tx_per_s,
+                    report.ratio,
+                    report.txs,
+                    report.batch
+                );
+            }
+            Ok(())
+        }
     }
 }
 
