@@ -41,7 +41,7 @@ use crate::{
 /// How blocks are produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mining {
-    /// A block per transaction, as soon as it arrives.
+    /// A block as soon as transactions are pending, holding all of them.
     Auto,
     /// A block every interval, holding whatever is pending (possibly nothing).
     Interval(std::time::Duration),
@@ -63,8 +63,6 @@ pub struct ChainConfig {
 
 /// Most blocks an `eth_getLogs` call may span.
 pub const MAX_LOG_RANGE: u64 = 10_000;
-/// Most blocks one automine round produces (bounds a write transaction).
-const MAX_BLOCKS_PER_ROUND: usize = 1024;
 
 /// A block as stored: header, hash, transaction hashes.
 #[derive(Debug, Clone)]
@@ -375,44 +373,28 @@ impl Chain {
         Ok(hash)
     }
 
-    /// Produces the blocks the pool allows now: one per transaction under
-    /// [`Mining::Auto`], one (possibly empty, when `allow_empty`) otherwise.
-    /// All of them are written in one durable transaction before this returns.
-    pub fn mine(&mut self, allow_empty: bool) -> Result<Vec<MinedBlock>, ChainError> {
-        let budget = match self.mining {
-            Mining::Auto => u64::MAX,
-            Mining::Interval(_) => self.genesis.gas_limit,
-        };
-        let mut nonces: HashMap<Address, u64> = HashMap::new();
-        let mut ready = Vec::new();
-        for tx in self.pool.ready(|a| self.peek_nonce(a), budget) {
-            nonces.entry(tx.sender).or_insert(0);
-            ready.push(tx);
+    /// Seals one block with every ready transaction the gas limit allows
+    /// (possibly none, when `allow_empty`) and writes it, with the state it
+    /// leads to, in one durable transaction before returning. Under
+    /// [`Mining::Auto`] this runs as soon as transactions arrive (like geth's
+    /// dev mode): one transaction per block when they come one by one, several
+    /// when they come faster than blocks are sealed.
+    pub fn mine(&mut self, allow_empty: bool) -> Result<Option<MinedBlock>, ChainError> {
+        let ready = self
+            .pool
+            .ready(|a| self.peek_nonce(a), self.genesis.gas_limit);
+        if ready.is_empty() && !allow_empty {
+            return Ok(None);
         }
-        let groups: Vec<Vec<PoolTx>> = match self.mining {
-            Mining::Auto => ready
-                .into_iter()
-                .take(MAX_BLOCKS_PER_ROUND)
-                .map(|t| vec![t])
-                .collect(),
-            Mining::Interval(_) => vec![ready],
-        };
-        let groups: Vec<Vec<PoolTx>> = if groups.iter().all(Vec::is_empty) {
-            if !allow_empty {
-                return Ok(Vec::new());
-            }
-            vec![Vec::new()]
-        } else {
-            groups.into_iter().filter(|g| !g.is_empty()).collect()
-        };
+        let senders: BTreeSet<Address> = ready.iter().map(|t| t.sender).collect();
         let before = self.head.clone();
-        match self.mine_groups(groups) {
+        match self.mine_block(ready) {
             Ok(mined) => {
-                for sender in nonces.keys() {
-                    let nonce = self.peek_nonce(*sender);
-                    self.pool.prune(*sender, nonce);
+                for sender in senders {
+                    let nonce = self.peek_nonce(sender);
+                    self.pool.prune(sender, nonce);
                 }
-                Ok(mined)
+                Ok(Some(mined))
             }
             Err(e) => {
                 // Nothing reached the disk: forget what the cache learned.
@@ -445,19 +427,15 @@ impl Chain {
         }
     }
 
-    fn mine_groups(&mut self, groups: Vec<Vec<PoolTx>>) -> Result<Vec<MinedBlock>, ChainError> {
+    fn mine_block(&mut self, txs: Vec<PoolTx>) -> Result<MinedBlock, ChainError> {
         let w = self.db.begin_write()?;
         let mut changes = Changes::default();
-        let mut mined = Vec::with_capacity(groups.len());
-        for group in groups {
-            let block = self.execute_block(&w, group, &mut changes)?;
-            self.head = block.block.clone();
-            mined.push(block);
-        }
+        let mined = self.execute_block(&w, txs, &mut changes)?;
         self.write_changes(&w, &changes)?;
         w.open_table(store::META)?
-            .insert("head", self.head.header.number.to_be_bytes().as_slice())?;
+            .insert("head", mined.block.header.number.to_be_bytes().as_slice())?;
         w.commit()?;
+        self.head = mined.block.clone();
         Ok(mined)
     }
 

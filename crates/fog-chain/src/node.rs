@@ -182,17 +182,16 @@ async fn produce(node: Arc<Node>, mining: Mining) {
         let allow_empty = interval.is_some();
         let n = node.clone();
         let mined = tokio::task::spawn_blocking(move || {
-            let mut total = 0;
-            loop {
-                match n.lock().mine(allow_empty && total == 0) {
-                    Ok(blocks) if blocks.is_empty() => return Ok(total),
-                    Ok(blocks) => total += blocks.len(),
-                    Err(e) => return Err(e),
-                }
+            // Interval: one block per tick, empty or not. Auto: blocks until
+            // the pool has nothing ready.
+            let mut sealed = 0usize;
+            while let Some(_block) = n.lock().mine(allow_empty && sealed == 0)? {
+                sealed += 1;
                 if allow_empty {
-                    return Ok(total);
+                    break;
                 }
             }
+            Ok::<_, ChainError>(sealed)
         })
         .await;
         match mined {

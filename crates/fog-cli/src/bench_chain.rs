@@ -39,6 +39,8 @@ pub(crate) struct ChainReport {
     pub txs: usize,
     /// Transactions per JSON-RPC batch.
     pub batch: usize,
+    /// Runs per node; the figures are medians.
+    pub rounds: usize,
 }
 
 /// Workload knobs.
@@ -50,6 +52,8 @@ pub(crate) struct ChainBench {
     pub batch: usize,
     /// Concurrent connections sending batches.
     pub connections: usize,
+    /// Runs per node.
+    pub rounds: usize,
     /// The anvil binary.
     pub anvil: PathBuf,
 }
@@ -63,7 +67,8 @@ const DEV_KEYS: [&str; 1 + SENDERS] = [
     "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
 ];
 
-/// Runs the workload on both nodes.
+/// Runs the workload on both nodes, `rounds` times each on fresh nodes,
+/// and reports the medians.
 pub(crate) fn run(bench: &ChainBench) -> anyhow::Result<ChainReport> {
     if !bench.anvil.exists() {
         bail!(
@@ -71,49 +76,56 @@ pub(crate) fn run(bench: &ChainBench) -> anyhow::Result<ChainReport> {
             bench.anvil.display()
         );
     }
-    let datadir = tempfile::tempdir().context("creating a data directory for fog chain")?;
     let fog_exe = std::env::current_exe().context("locating the fog binary")?;
+    let (mut fog_rates, mut anvil_rates) = (Vec::new(), Vec::new());
+    for _ in 0..bench.rounds.max(1) {
+        let datadir = tempfile::tempdir().context("creating a data directory for fog chain")?;
+        let port = free_port()?;
+        let fog = Node::spawn(
+            Command::new(&fog_exe)
+                .args(["chain", "--dev", "--datadir"])
+                .arg(datadir.path())
+                .args(["--http", &format!("127.0.0.1:{port}")]),
+            port,
+        )?;
+        fog_rates.push(workload(&fog.url, bench).context("fog chain workload")?);
+        drop(fog);
 
-    let port = free_port()?;
-    let fog = Node::spawn(
-        Command::new(&fog_exe)
-            .args(["chain", "--dev", "--datadir"])
-            .arg(datadir.path())
-            .args(["--http", &format!("127.0.0.1:{port}")]),
-        port,
-    )?;
-    let fog_rate = workload(&fog.url, bench).context("fog chain workload")?;
-    drop(fog);
-
-    let port = free_port()?;
-    let anvil = Node::spawn(
-        Command::new(&bench.anvil).args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--quiet",
-            "--hardfork",
-            "prague",
-            "--gas-price",
-            "0",
-            "--base-fee",
-            "0",
-            "--chain-id",
-            "31337",
-        ]),
-        port,
-    )?;
-    let anvil_rate = workload(&anvil.url, bench).context("anvil workload")?;
-    drop(anvil);
-
+        let port = free_port()?;
+        let anvil = Node::spawn(
+            Command::new(&bench.anvil).args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--quiet",
+                "--hardfork",
+                "prague",
+                "--gas-price",
+                "0",
+                "--base-fee",
+                "0",
+                "--chain-id",
+                "31337",
+            ]),
+            port,
+        )?;
+        anvil_rates.push(workload(&anvil.url, bench).context("anvil workload")?);
+    }
+    let (fog_rate, anvil_rate) = (median(&mut fog_rates), median(&mut anvil_rates));
     Ok(ChainReport {
         fog_tx_per_s: round1(fog_rate),
         anvil_tx_per_s: round1(anvil_rate),
         ratio: (fog_rate / anvil_rate * 100.0).round() / 100.0,
         txs: bench.txs,
         batch: bench.batch,
+        rounds: bench.rounds.max(1),
     })
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
 }
 
 fn round1(x: f64) -> f64 {
