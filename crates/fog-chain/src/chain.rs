@@ -61,7 +61,7 @@ pub struct ChainConfig {
     pub mining: Mining,
 }
 
-/// Most blocks an `eth_getLogs` call may span.
+/// Most blocks an `eth_getLogs` call may span, by default.
 pub const MAX_LOG_RANGE: u64 = 10_000;
 
 /// A block as stored: header, hash, transaction hashes.
@@ -135,7 +135,8 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
-    fn matches(&self, log: &Log) -> bool {
+    /// Whether `log` passes the address and topic filters (blocks aside).
+    pub fn matches(&self, log: &Log) -> bool {
         (self.addresses.is_empty() || self.addresses.contains(&log.address))
             && self.topics.iter().enumerate().all(|(i, wanted)| {
                 wanted.is_empty() || log.topics().get(i).is_some_and(|t| wanted.contains(t))
@@ -232,6 +233,7 @@ pub struct Chain {
     head: StoredBlock,
     pool: Mempool,
     clock: Clock,
+    max_log_range: u64,
 }
 
 impl std::fmt::Debug for Chain {
@@ -296,12 +298,19 @@ impl Chain {
             genesis,
             authority: config.authority,
             mining: config.mining,
+            max_log_range: MAX_LOG_RANGE,
             state: CacheDB::new(DiskState { db: db.clone() }),
             db,
             head,
             pool: Mempool::default(),
             clock: Clock::default(),
         })
+    }
+
+    /// Limits how many blocks one `eth_getLogs` call may span.
+    pub fn with_max_log_range(mut self, blocks: u64) -> Self {
+        self.max_log_range = blocks.max(1);
+        self
     }
 
     /// The chain id.
@@ -833,17 +842,18 @@ impl Chain {
         }))
     }
 
-    /// Logs matching `q`; the range may span at most [`MAX_LOG_RANGE`] blocks.
+    /// Logs matching `q`; the range may span at most the configured number of
+    /// blocks ([`MAX_LOG_RANGE`] by default).
     pub fn logs(&self, q: &LogQuery) -> Result<Vec<LocatedLog>, ChainError> {
         let to = q.to.min(self.head.header.number);
         if q.from > to {
             return Ok(Vec::new());
         }
-        if to - q.from >= MAX_LOG_RANGE {
+        if to - q.from >= self.max_log_range {
             return Err(ChainError::RangeTooWide {
                 from: q.from,
                 to,
-                max: MAX_LOG_RANGE,
+                max: self.max_log_range,
             });
         }
         let r = self.db.begin_read()?;
@@ -1046,5 +1056,85 @@ impl DiskState {
             .flatten()
             .map(|a| a.nonce)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::DEV_KEYS;
+
+    fn open(dir: &Path) -> Chain {
+        Chain::open(ChainConfig {
+            datadir: dir.to_owned(),
+            genesis: Some(Genesis::dev()),
+            authority: DEV_KEYS[0].parse().unwrap(),
+            mining: Mining::Auto,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn log_query_wider_than_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = open(dir.path()).with_max_log_range(2);
+        for _ in 0..3 {
+            chain.mine(true).unwrap();
+        }
+        let q = LogQuery {
+            from: 0,
+            to: 3,
+            ..Default::default()
+        };
+        assert!(matches!(
+            chain.logs(&q),
+            Err(ChainError::RangeTooWide { max: 2, .. })
+        ));
+        let q = LogQuery {
+            from: 2,
+            to: 3,
+            ..Default::default()
+        };
+        assert!(chain.logs(&q).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reopening_with_another_genesis_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        let other = Genesis {
+            chain_id: 7,
+            ..Genesis::dev()
+        };
+        let r = Chain::open(ChainConfig {
+            datadir: dir.path().to_owned(),
+            genesis: Some(other),
+            authority: DEV_KEYS[0].parse().unwrap(),
+            mining: Mining::Auto,
+        });
+        assert!(matches!(r, Err(ChainError::GenesisMismatch { .. })));
+    }
+
+    #[test]
+    fn a_key_outside_the_authorities_may_not_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Chain::open(ChainConfig {
+            datadir: dir.path().to_owned(),
+            genesis: Some(Genesis::dev()),
+            authority: DEV_KEYS[1].parse().unwrap(),
+            mining: Mining::Auto,
+        });
+        assert!(matches!(r, Err(ChainError::NotAuthority(_))));
+    }
+
+    #[test]
+    fn a_timestamp_before_the_head_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = open(dir.path());
+        let head = chain.head().header.timestamp;
+        assert!(chain.set_next_timestamp(head - 1).is_err());
+        chain.set_next_timestamp(head + 100).unwrap();
+        let block = chain.mine(true).unwrap().unwrap();
+        assert_eq!(block.block.header.timestamp, head + 100);
     }
 }

@@ -45,6 +45,7 @@ pub mod node;
 pub mod rpc;
 pub mod seal;
 mod store;
+mod ws;
 
 pub use chain::{Chain, ChainConfig, Mining};
 pub use error::{ChainError, TxError};

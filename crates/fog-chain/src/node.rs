@@ -7,15 +7,23 @@ use std::{
 };
 
 use axum::{
-    Router, body::Bytes, extract::State, http::header, response::IntoResponse, routing::post,
+    Router,
+    body::Bytes,
+    extract::{State, WebSocketUpgrade},
+    http::header,
+    response::IntoResponse,
+    routing::post,
 };
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, broadcast},
+};
 use tower_http::cors::CorsLayer;
 
 use crate::{
-    chain::{Chain, ChainConfig, Mining},
+    chain::{Chain, ChainConfig, MinedBlock, Mining},
     error::ChainError,
-    rpc,
+    rpc, ws,
 };
 
 /// A chain being served: shared by the RPC handlers and the block producer.
@@ -25,6 +33,7 @@ pub struct Node {
     chain_id: u64,
     dev: bool,
     wake: Notify,
+    mined: broadcast::Sender<Arc<MinedBlock>>,
 }
 
 impl Node {
@@ -35,7 +44,23 @@ impl Node {
             chain: Mutex::new(chain),
             dev,
             wake: Notify::new(),
+            mined: broadcast::channel(1024).0,
         }
+    }
+
+    /// Seals a block (see [`Chain::mine`]) and tells subscribers about it.
+    pub fn mine(&self, allow_empty: bool) -> Result<Option<Arc<MinedBlock>>, ChainError> {
+        let mined = self.lock().mine(allow_empty)?.map(Arc::new);
+        if let Some(block) = &mined {
+            // No subscriber is not an error.
+            let _ = self.mined.send(block.clone());
+        }
+        Ok(mined)
+    }
+
+    /// New blocks as they are sealed (for `eth_subscribe`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MinedBlock>> {
+        self.mined.subscribe()
     }
 
     /// The chain, locked. A panic while it was held poisons nothing we
@@ -116,7 +141,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, ChainError> {
         source,
     })?;
     let app = Router::new()
-        .route("/", post(handle_http))
+        .route("/", post(handle_http).get(handle_ws))
         .layer(CorsLayer::permissive())
         .with_state(node.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -166,6 +191,10 @@ async fn handle_http(State(node): State<Arc<Node>>, body: Bytes) -> impl IntoRes
     )
 }
 
+async fn handle_ws(State(node): State<Arc<Node>>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
+    upgrade.on_upgrade(move |socket| ws::serve(node, socket))
+}
+
 /// Produces blocks: on demand under automine, every interval otherwise.
 async fn produce(node: Arc<Node>, mining: Mining) {
     let mut interval = match mining {
@@ -185,7 +214,7 @@ async fn produce(node: Arc<Node>, mining: Mining) {
             // Interval: one block per tick, empty or not. Auto: blocks until
             // the pool has nothing ready.
             let mut sealed = 0usize;
-            while let Some(_block) = n.lock().mine(allow_empty && sealed == 0)? {
+            while let Some(_block) = n.mine(allow_empty && sealed == 0)? {
                 sealed += 1;
                 if allow_empty {
                     break;

@@ -279,7 +279,7 @@ fn dispatch(node: &Node, method: &str, p: &Params) -> RpcResult {
             ))
         }
         "evm_mine" => {
-            node.lock().mine(true)?;
+            node.mine(true)?;
             to_json("0x0")
         }
         "evm_increaseTime" => {
@@ -351,6 +351,37 @@ fn fee_history(chain: &Chain, p: &Params) -> RpcResult {
         oldest_block: oldest,
         reward: Some(vec![vec![0; percentiles.len()]; count as usize]),
     })
+}
+
+/// The JSON of a block header as `newHeads` subscribers receive it.
+pub(crate) fn header_json(block: &StoredBlock) -> Value {
+    let size = alloy::rlp::Encodable::length(&block.header);
+    serde_json::to_value(RpcHeader {
+        hash: block.hash,
+        inner: block.header.clone(),
+        total_difficulty: Some(U256::ZERO),
+        size: Some(U256::from(size)),
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// The JSON of a log as `logs` subscribers receive it.
+pub(crate) fn log_json(log: &LocatedLog) -> Value {
+    serde_json::to_value(rpc_log(log.clone())).unwrap_or(Value::Null)
+}
+
+/// The address and topic filter of an `eth_subscribe("logs", filter)`.
+pub(crate) fn subscription_filter(filter: &Filter) -> LogQuery {
+    LogQuery {
+        from: 0,
+        to: u64::MAX,
+        addresses: filter.address.iter().copied().collect(),
+        topics: filter
+            .topics
+            .iter()
+            .map(|t| t.iter().copied().collect())
+            .collect(),
+    }
 }
 
 fn block_json(chain: &Chain, number: u64, full: bool) -> RpcResult {

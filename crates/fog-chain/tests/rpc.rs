@@ -469,7 +469,7 @@ async fn state_of_an_older_block_is_refused_with_a_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn log_queries_over_too_many_blocks_are_refused() {
+async fn log_query_past_the_head_is_cut_at_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), Mining::Auto).await;
     for _ in 0..3 {
