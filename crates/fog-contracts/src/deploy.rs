@@ -76,7 +76,7 @@ impl SuiteConfig {
 
     /// Constructor calls of the five contracts, in deployment order; the
     /// market's needs the addresses of the first four.
-    fn initcodes(&self) -> [Bytes; 4] {
+    pub fn initcodes(&self) -> [Bytes; 4] {
         [
             initcode(
                 &FogToken::BYTECODE,
@@ -112,7 +112,8 @@ fn initcode<C: SolConstructor>(bytecode: &Bytes, args: C) -> Bytes {
     code.into()
 }
 
-fn market_initcode(
+/// The market's constructor call, given the other four contracts.
+pub fn market_initcode(
     token: Address,
     oracle: Address,
     profiles: Address,

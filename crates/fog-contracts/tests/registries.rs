@@ -6,6 +6,8 @@
     clippy::expect_used,
     dead_code
 )]
+#[path = "suite/backend.rs"]
+mod backend;
 #[path = "suite/harness.rs"]
 mod harness;
 use harness::*;

@@ -44,7 +44,7 @@ const ASK_AUTHORS: std::ops::Range<usize> = 0..4;
 const BID_AUTHORS: std::ops::Range<usize> = 3..7;
 
 fn actor(i: usize) -> Address {
-    Address::with_last_byte(0x60 + i as u8)
+    crate::backend::account(0x60 + i as u8)
 }
 
 const DURATIONS: [u64; 5] = [0, 600, 3600, 7200, 2 * 86400];
@@ -888,7 +888,7 @@ fn order(kind: u8, price: u128, duration: u64) -> Market::Order {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: SEQUENCES, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::harness::scaled(SEQUENCES), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn tokens_are_conserved_across_random_market_operations(

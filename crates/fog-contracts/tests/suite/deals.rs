@@ -270,7 +270,7 @@ fn supplier_below_the_bids_identity_level_does_not_match_until_certified() {
 /// The seven blacklist directions of DESIGN.md, each alone blocking the deal.
 #[test]
 fn every_blacklist_direction_blocks_the_deal() {
-    let list_owner = Address::repeat_byte(0x1b);
+    let list_owner = crate::backend::account(0x1b);
     // (who, whom, ask.blacklist, bid.blacklist)
     let cases = [
         (list_owner, MASTER, Address::ZERO, list_owner), // bid.blacklist -> ask master

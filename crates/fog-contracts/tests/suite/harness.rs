@@ -1,20 +1,38 @@
 //! One small helper per feature: a deployed suite in the in-process EVM with
 //! named, funded accounts, and short verbs for the market's calls.
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, U256, address};
 use fog_contracts::{
     Addresses, Revert, SuiteConfig,
     bindings::{Blacklist, FogToken, Market, OracleUSD, ProfileRegistry},
-    deploy::{TOKEN, deploy_suite_sim},
-    sim::{Outcome, Sim, SimError},
+    deploy::{TOKEN, market_initcode},
+    sim::{Outcome, SimError},
 };
 
-pub const DEPLOYER: Address = Address::repeat_byte(0xd0);
-pub const SUPPLIER: Address = Address::repeat_byte(0x51);
-pub const CONSUMER: Address = Address::repeat_byte(0xc1);
-pub const MASTER: Address = Address::repeat_byte(0x3a);
-pub const STRANGER: Address = Address::repeat_byte(0x99);
-pub const VALIDATOR: Address = Address::repeat_byte(0x7a);
+pub use crate::backend::Backend;
+
+// The addresses of the test keys 0xd0d0.., 0x5151.., ... (see `account`).
+pub const DEPLOYER: Address = address!("21595063f239a778f1BCa8AF17CC12930337ffb5");
+pub const SUPPLIER: Address = address!("fA17c5B66A985F44Bc249C8E8faBD64767f414B1");
+pub const CONSUMER: Address = address!("Eb3b580543341e68da1462eDCe4f168a9d6682CE");
+pub const MASTER: Address = address!("6cEEE2D764EE8BdeE737e53e5F02a8275AFe0456");
+pub const STRANGER: Address = address!("0D8e461687b7D06f86EC348E0c270b0F279855F0");
+pub const VALIDATOR: Address = address!("3E20ab25eB721DD4B691516238Df14f0F5d3F7a3");
+
+/// Whether the suite runs on a real `fog chain` (see `backend`).
+pub fn on_chain() -> bool {
+    std::env::var("FOG_SUITE_CHAIN").is_ok_and(|v| !v.is_empty())
+}
+
+/// Property-test cases: all of them in the simulator, a twentieth (at least
+/// two) on a real chain, where every transaction is a sealed, durable block.
+pub fn scaled(cases: u32) -> u32 {
+    if on_chain() {
+        (cases / 20).max(2)
+    } else {
+        cases
+    }
+}
 
 /// Tokens each test account starts with.
 pub const START_BALANCE: u128 = 1_000_000 * TOKEN;
@@ -22,17 +40,42 @@ pub const START_BALANCE: u128 = 1_000_000 * TOKEN;
 pub const USD_PER_HOUR: u128 = TOKEN / 3600;
 
 pub struct H {
-    pub sim: Sim,
+    pub sim: Backend,
     pub a: Addresses,
+}
+
+/// Deploys and wires the suite as `fog_contracts::deploy` does, on any backend.
+fn deploy_suite(sim: &mut Backend, deployer: Address, config: &SuiteConfig) -> Addresses {
+    let [token, oracle, profiles, blacklist] = config
+        .initcodes()
+        .map(|code| sim.deploy(deployer, code).expect("deploy"));
+    let market = sim
+        .deploy(
+            deployer,
+            market_initcode(token, oracle, profiles, blacklist),
+        )
+        .expect("deploy market");
+    sim.send(
+        deployer,
+        blacklist,
+        &Blacklist::setMarketCall { market_: market },
+    )
+    .expect("setMarket");
+    Addresses {
+        token,
+        oracle,
+        profiles,
+        blacklist,
+        market,
+    }
 }
 
 impl H {
     /// A fresh suite; SUPPLIER, CONSUMER, MASTER and STRANGER hold START_BALANCE
     /// each and have approved the market for everything they hold.
     pub fn new() -> Self {
-        let mut sim = Sim::new();
-        let a = deploy_suite_sim(&mut sim, DEPLOYER, &SuiteConfig::dev(DEPLOYER))
-            .expect("deploy suite");
+        let mut sim = Backend::from_env();
+        let a = deploy_suite(&mut sim, DEPLOYER, &SuiteConfig::dev(DEPLOYER));
         let mut h = Self { sim, a };
         for who in [SUPPLIER, CONSUMER, MASTER, STRANGER] {
             h.give(who, U256::from(START_BALANCE));

@@ -9,6 +9,7 @@
     dead_code
 )]
 
+mod backend;
 mod billing;
 mod changes;
 mod closing;

@@ -18,8 +18,16 @@ const ACCOUNTS: usize = 9;
 const WORLDS: u32 = 20;
 const PAIRS_PER_WORLD: usize = 500;
 
+fn scaled_pairs() -> usize {
+    if crate::harness::on_chain() {
+        100
+    } else {
+        PAIRS_PER_WORLD
+    }
+}
+
 fn account(i: usize) -> Address {
-    Address::with_last_byte(0x40 + i as u8)
+    crate::backend::account(0x40 + i as u8)
 }
 
 #[derive(Debug, Clone)]
@@ -172,12 +180,12 @@ fn build(world: &World) -> (H, StaticContext) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: WORLDS, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::harness::scaled(WORLDS), max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn off_chain_predicate_agrees_with_open_deal(
         world in world(),
-        pairs in proptest::collection::vec((raw_order(true), raw_order(false)), PAIRS_PER_WORLD),
+        pairs in proptest::collection::vec((raw_order(true), raw_order(false)), scaled_pairs()),
     ) {
         let (mut h, ctx) = build(&world);
         for (ask_raw, bid_raw) in &pairs {
