@@ -255,6 +255,36 @@ fn dispatch(node: &Node, method: &str, p: &Params) -> RpcResult {
                 None => Ok(Value::Null),
             }
         }
+        "eth_getTransactionByBlockNumberAndIndex" | "eth_getTransactionByBlockHashAndIndex" => {
+            let index: U64 = p.required(1, "index")?;
+            let chain = node.lock();
+            let number = if method.ends_with("NumberAndIndex") {
+                Some(resolve_tag(&chain, p.required(0, "block")?))
+            } else {
+                chain.block_number(&p.required::<B256>(0, "block hash")?)?
+            };
+            let block = match number {
+                Some(n) => chain.block(n)?,
+                None => None,
+            };
+            let hash = block.and_then(|b| b.transactions.get(index.to::<usize>()).copied());
+            match hash.map(|h| chain.transaction(&h)).transpose()?.flatten() {
+                Some(t) => to_json(rpc_transaction(t, chain.genesis().base_fee_per_gas)),
+                None => Ok(Value::Null),
+            }
+        }
+        "eth_getBlockTransactionCountByHash" => {
+            let hash: B256 = p.required(0, "block hash")?;
+            let chain = node.lock();
+            let block = match chain.block_number(&hash)? {
+                Some(n) => chain.block(n)?,
+                None => None,
+            };
+            match block {
+                Some(b) => to_json(U64::from(b.transactions.len())),
+                None => Ok(Value::Null),
+            }
+        }
         "eth_getTransactionReceipt" => {
             let hash: B256 = p.required(0, "transaction hash")?;
             let receipt = node.lock().receipt(&hash)?;

@@ -262,6 +262,65 @@ async fn every_block_is_sealed_by_the_authority() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn transactions_are_found_by_block_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Mining::Auto).await;
+    let raw = signed(&key(1), 31337, 0, DEV_ACCOUNTS[2], 1);
+    let hash: B256 = serde_json::from_value(
+        call(&node, "eth_sendRawTransaction", json!([raw])).await["result"].clone(),
+    )
+    .unwrap();
+    let receipt = wait_receipt(&node, hash).await;
+    let by_number = call(
+        &node,
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([receipt["blockNumber"], "0x0"]),
+    )
+    .await;
+    assert_eq!(by_number["result"]["hash"], json!(hash));
+    let by_hash = call(
+        &node,
+        "eth_getTransactionByBlockHashAndIndex",
+        json!([receipt["blockHash"], "0x0"]),
+    )
+    .await;
+    assert_eq!(by_hash["result"]["hash"], json!(hash));
+    let count = call(
+        &node,
+        "eth_getBlockTransactionCountByHash",
+        json!([receipt["blockHash"]]),
+    )
+    .await;
+    assert_eq!(count["result"], "0x1");
+    let missing = call(
+        &node,
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([receipt["blockNumber"], "0x5"]),
+    )
+    .await;
+    assert_eq!(missing["result"], Value::Null);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_may_call_it_from_another_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Mining::Auto).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(node.http).await.unwrap();
+    let req = "OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: http://wallet.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n";
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("access-control-allow-origin: *"),
+        "{out}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn malformed_transaction_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), Mining::Auto).await;
