@@ -183,7 +183,7 @@ pub struct MinedBlock {
     pub logs: Vec<LocatedLog>,
 }
 
-/// Accounts and slots a round of blocks changed, written to disk at its end.
+/// Accounts and slots a block changed, written to disk with it.
 #[derive(Debug, Default)]
 struct Changes {
     accounts: BTreeSet<Address>,

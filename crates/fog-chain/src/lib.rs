@@ -3,8 +3,8 @@
 //! One process runs the whole chain: [`Chain`] executes transactions with
 //! revm (Prague rules), seals each block with an authority key ([`seal`]),
 //! and writes blocks, transactions, receipts, logs and the latest state to
-//! one redb file, a block (or a round of blocks) per durable write
-//! transaction. [`node`] serves it over Ethereum JSON-RPC ([`rpc`]) so that
+//! one redb file, one durable write transaction per block. [`node`] serves
+//! it over Ethereum JSON-RPC ([`rpc`], HTTP and WebSocket) so that
 //! alloy, viem, ethers and MetaMask talk to it by URL, and every other part
 //! of fogmarket can be pointed at any other EVM chain instead.
 //!

@@ -303,6 +303,44 @@ async fn transactions_are_found_by_block_and_index() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn block_tags_name_the_head_or_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Mining::Auto).await;
+    for _ in 0..2 {
+        call(&node, "evm_mine", json!([])).await;
+    }
+    for tag in ["latest", "pending", "safe", "finalized"] {
+        let b = call(&node, "eth_getBlockByNumber", json!([tag, false])).await;
+        assert_eq!(b["result"]["number"], "0x2", "{tag}");
+    }
+    let genesis = call(&node, "eth_getBlockByNumber", json!(["earliest", false])).await;
+    assert_eq!(genesis["result"]["number"], "0x0");
+    let by_number = call(&node, "eth_getBlockByNumber", json!(["0x1", false])).await;
+    let by_hash = call(
+        &node,
+        "eth_getBlockByHash",
+        json!([by_number["result"]["hash"], false]),
+    )
+    .await;
+    assert_eq!(by_hash["result"], by_number["result"]);
+    let head_hash =
+        call(&node, "eth_getBlockByNumber", json!(["latest", false])).await["result"]["hash"]
+            .clone();
+    let balance = call(
+        &node,
+        "eth_getBalance",
+        json!([DEV_ACCOUNTS[1], {"blockHash": head_hash}]),
+    )
+    .await;
+    assert!(balance["result"].is_string(), "{balance}");
+    assert_eq!(
+        call(&node, "eth_getBlockByNumber", json!(["0x99", false])).await["result"],
+        Value::Null
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn browsers_may_call_it_from_another_origin() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), Mining::Auto).await;
