@@ -340,42 +340,43 @@ impl Chain {
 
     /// Validates a raw transaction and adds it to the pool. `tx` comes from
     /// [`decode_transaction`], which needs no access to the chain.
-    pub fn submit(&mut self, tx: PoolTx) -> Result<B256, TxError> {
-        if self.tx_location(&tx.hash).ok().flatten().is_some() {
-            return Err(TxError::AlreadyKnown);
+    pub fn submit(&mut self, tx: PoolTx) -> Result<B256, ChainError> {
+        if self.tx_location(&tx.hash)?.is_some() {
+            return Err(TxError::AlreadyKnown.into());
         }
         let want = self.genesis.chain_id;
         if tx.tx.chain_id() != Some(want) {
             return Err(TxError::WrongChainId {
                 have: tx.tx.chain_id(),
                 want,
-            });
+            }
+            .into());
         }
         let gas = tx.tx.gas_limit();
         if gas > self.genesis.gas_limit {
             return Err(TxError::GasLimitExceeded {
                 gas,
                 limit: self.genesis.gas_limit,
-            });
+            }
+            .into());
         }
         let intrinsic = intrinsic_gas(&tx.tx);
         if gas < intrinsic {
-            return Err(TxError::IntrinsicGasTooLow { gas, intrinsic });
+            return Err(TxError::IntrinsicGasTooLow { gas, intrinsic }.into());
         }
         let max_fee = tx.tx.max_fee_per_gas();
         let base_fee = self.genesis.base_fee_per_gas;
         if max_fee < u128::from(base_fee) {
-            return Err(TxError::FeeBelowBaseFee { max_fee, base_fee });
+            return Err(TxError::FeeBelowBaseFee { max_fee, base_fee }.into());
         }
-        let account = self
-            .account(tx.sender)
-            .map_err(|e| TxError::Malformed(e.to_string()))?;
+        let account = self.account(tx.sender)?;
         let cost = U256::from(gas) * U256::from(max_fee) + tx.tx.value();
         if account.balance < cost {
             return Err(TxError::InsufficientFunds {
                 balance: account.balance,
                 cost,
-            });
+            }
+            .into());
         }
         let hash = tx.hash;
         self.pool.insert(tx, account.nonce)?;

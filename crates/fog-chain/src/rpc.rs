@@ -218,7 +218,7 @@ fn dispatch(node: &Node, method: &str, p: &Params) -> RpcResult {
         "eth_sendRawTransaction" => {
             let raw: Bytes = p.required(0, "raw transaction")?;
             let tx = decode_transaction(&raw).map_err(ChainError::from)?;
-            let hash = node.lock().submit(tx).map_err(ChainError::from)?;
+            let hash = node.lock().submit(tx)?;
             node.wake_miner();
             to_json(hash)
         }
