@@ -32,6 +32,11 @@ impl Digest {
         Ok(Self(bytes))
     }
 
+    /// A digest from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
         Self(Sha256::digest(data).into())

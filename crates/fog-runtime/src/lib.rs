@@ -1,6 +1,8 @@
 //! `fog-runtime`: daemonless containers for fogmarket's workers.
 //!
-//! This first part handles image layers ([`layer`]): each blob is checked
+//! [`image`] keeps a content-addressed blob store shared by all containers
+//! and loads uploaded image archives (OCI layout or `docker save`) into it,
+//! every blob verified against its digest. [`layer`] applies layers: each blob is checked
 //! against the manifest's digest and the image config's `diff_id`, then
 //! applied to a root filesystem with OCI whiteouts, resolving every path
 //! inside the root so that no layer can write outside it.
@@ -35,4 +37,5 @@
 //! # }
 //! ```
 
+pub mod image;
 pub mod layer;
