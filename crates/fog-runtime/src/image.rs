@@ -109,6 +109,33 @@ impl BlobStore {
         Ok(actual)
     }
 
+    /// Removes every blob not in `keep` (the blobs of the images still in
+    /// use, see [`Image::blobs`]) and any temporary file a crash left behind.
+    /// Returns how many blobs were removed.
+    pub fn collect_garbage<'a>(
+        &self,
+        keep: impl IntoIterator<Item = &'a Digest>,
+    ) -> Result<usize, LayerError> {
+        let keep: std::collections::HashSet<PathBuf> =
+            keep.into_iter().map(|d| self.path(d)).collect();
+        let io = |what: String| move |source| LayerError::Io { what, source };
+        let mut removed = 0;
+        let blobs = self.dir.join("sha256");
+        for entry in fs::read_dir(&blobs).map_err(io(format!("listing {}", blobs.display())))? {
+            let path = entry.map_err(io("listing blobs".into()))?.path();
+            if !keep.contains(&path) {
+                fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
+                removed += 1;
+            }
+        }
+        let tmp = self.dir.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(io(format!("listing {}", tmp.display())))? {
+            let path = entry.map_err(io("listing temporary blobs".into()))?.path();
+            let _ = fs::remove_file(&path);
+        }
+        Ok(removed)
+    }
+
     fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         digest: &Digest,
@@ -130,10 +157,21 @@ impl BlobStore {
 pub struct Image {
     /// The manifest's digest (the image's identity).
     pub manifest: Digest,
+    /// The config blob's digest.
+    pub config_digest: Digest,
     /// Entrypoint, command, environment, working dir, user, ...
     pub config: ImageConfiguration,
     /// Layers, lowest first, with their blobs in the store.
     pub layers: Vec<LayerBlob>,
+}
+
+impl Image {
+    /// Every blob the image needs: what garbage collection must keep.
+    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+        [&self.manifest, &self.config_digest]
+            .into_iter()
+            .chain(self.layers.iter().map(|l| &l.digest))
+    }
 }
 
 /// Loads an uploaded image archive into `store`: an OCI image layout tar
@@ -287,6 +325,7 @@ fn from_index(index: &[u8], store: &BlobStore, archive: &Path) -> Result<Image, 
     }
     Ok(Image {
         manifest: manifest_digest,
+        config_digest,
         config,
         layers,
     })
@@ -358,7 +397,8 @@ fn from_docker_manifest(
     }
     // docker save has no manifest blob: the config digest names the image.
     Ok(Image {
-        manifest: config_digest,
+        manifest: config_digest.clone(),
+        config_digest,
         config,
         layers,
     })

@@ -206,3 +206,35 @@ fn an_archive_that_is_no_image_says_what_it_lacks() {
         "{e}"
     );
 }
+
+#[test]
+fn garbage_collection_keeps_the_blobs_of_images_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(&dir.path().join("blobs")).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    let shared = layer_tar(&[("etc/os", b"fog")]);
+    let kept = load_archive(
+        &oci_archive(&a, std::slice::from_ref(&shared), false),
+        &store,
+    )
+    .unwrap();
+    let dropped = load_archive(
+        &oci_archive(&b, &[shared, layer_tar(&[("x", b"y")])], false),
+        &store,
+    )
+    .unwrap();
+    let removed = store.collect_garbage(kept.blobs()).unwrap();
+    assert_eq!(
+        removed, 3,
+        "the dropped image's own layer, config and manifest"
+    );
+    for d in kept.blobs() {
+        assert!(store.contains(d));
+    }
+    assert!(!store.contains(&dropped.layers[1].digest));
+    let root = dir.path().join("rootfs");
+    unpack_layers(&kept.layers, &root).unwrap();
+    assert_eq!(fs::read(root.join("etc/os")).unwrap(), b"fog");
+}
