@@ -98,6 +98,31 @@ pub struct NodeConfig {
     pub dev: bool,
 }
 
+impl NodeConfig {
+    /// A development node: the dev genesis, sealed with dev key 0, blocks as
+    /// transactions arrive, the `evm_*` methods on, and JSON-RPC on a loopback
+    /// port the OS picks (read it from [`RunningNode::http`]).
+    #[allow(
+        clippy::expect_used,
+        reason = "parses a constant key that a unit test checks"
+    )]
+    pub fn dev(datadir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            chain: ChainConfig {
+                datadir: datadir.into(),
+                genesis: Some(crate::Genesis::dev()),
+                // A constant, valid key: `genesis::tests::dev_keys_belong_to_dev_accounts` checks it.
+                authority: crate::genesis::DEV_KEYS[0]
+                    .parse()
+                    .expect("dev key 0 is a valid private key"),
+                mining: Mining::Auto,
+            },
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dev: true,
+        }
+    }
+}
+
 /// A node started by [`start`]: its address and a handle to stop it.
 #[derive(Debug)]
 pub struct RunningNode {

@@ -24,7 +24,7 @@ use alloy::{
     sol_types::{SolCall, SolConstructor, SolError, SolEvent},
 };
 use fog_chain::{
-    ChainConfig, Genesis, Mining, NodeConfig, RunningNode,
+    NodeConfig, RunningNode,
     genesis::{DEV_ACCOUNTS, DEV_KEYS},
 };
 use fog_contracts::{
@@ -103,18 +103,7 @@ impl Anvil {
 }
 
 async fn start_fog(datadir: &Path) -> RunningNode {
-    fog_chain::start(NodeConfig {
-        chain: ChainConfig {
-            datadir: datadir.to_owned(),
-            genesis: Some(Genesis::dev()),
-            authority: DEV_KEYS[0].parse().unwrap(),
-            mining: Mining::Auto,
-        },
-        http: "127.0.0.1:0".parse().unwrap(),
-        dev: true,
-    })
-    .await
-    .unwrap()
+    fog_chain::start(NodeConfig::dev(datadir)).await.unwrap()
 }
 
 // ------------------------------------------------------------------ JSON-RPC

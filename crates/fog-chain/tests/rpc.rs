@@ -22,7 +22,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 use fog_chain::{
-    ChainConfig, Genesis, Mining, NodeConfig, RunningNode,
+    Mining, NodeConfig, RunningNode,
     genesis::{DEV_ACCOUNTS, DEV_KEYS},
     seal,
 };
@@ -36,18 +36,9 @@ use fog_primitives::Benchmarks;
 use serde_json::{Value, json};
 
 async fn start(datadir: &Path, mining: Mining) -> RunningNode {
-    fog_chain::start(NodeConfig {
-        chain: ChainConfig {
-            datadir: datadir.to_owned(),
-            genesis: Some(Genesis::dev()),
-            authority: key(0),
-            mining,
-        },
-        http: "127.0.0.1:0".parse().unwrap(),
-        dev: true,
-    })
-    .await
-    .unwrap()
+    let mut config = NodeConfig::dev(datadir);
+    config.chain.mining = mining;
+    fog_chain::start(config).await.unwrap()
 }
 
 fn key(i: usize) -> PrivateKeySigner {

@@ -8,7 +8,7 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use fog_chain::{ChainConfig, Genesis, Mining, NodeConfig, genesis::DEV_KEYS};
+use fog_chain::NodeConfig;
 use serde_json::Value;
 
 /// The dev account `client.mjs` signs with (DEV_KEYS[0]).
@@ -56,18 +56,9 @@ async fn viem_reads_sends_waits_reads_logs_and_decodes_a_revert() {
     );
 
     let datadir = tempfile::tempdir().unwrap();
-    let node = fog_chain::start(NodeConfig {
-        chain: ChainConfig {
-            datadir: datadir.path().to_owned(),
-            genesis: Some(Genesis::dev()),
-            authority: DEV_KEYS[0].parse().unwrap(),
-            mining: Mining::Auto,
-        },
-        http: "127.0.0.1:0".parse().unwrap(),
-        dev: true,
-    })
-    .await
-    .unwrap();
+    let node = fog_chain::start(NodeConfig::dev(datadir.path()))
+        .await
+        .unwrap();
     let url = format!("http://{}", node.http);
 
     let child = tokio::process::Command::new("node")

@@ -13,7 +13,7 @@ use alloy::{
     primitives::U256, providers::ProviderBuilder, signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
-use fog_chain::{ChainConfig, Genesis, Mining, NodeConfig, RunningNode, genesis::DEV_KEYS};
+use fog_chain::{NodeConfig, RunningNode, genesis::DEV_KEYS};
 use fog_contracts::bindings::FogToken;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -22,18 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn start(dir: &std::path::Path) -> RunningNode {
-    fog_chain::start(NodeConfig {
-        chain: ChainConfig {
-            datadir: dir.to_owned(),
-            genesis: Some(Genesis::dev()),
-            authority: DEV_KEYS[0].parse().unwrap(),
-            mining: Mining::Auto,
-        },
-        http: "127.0.0.1:0".parse().unwrap(),
-        dev: true,
-    })
-    .await
-    .unwrap()
+    fog_chain::start(NodeConfig::dev(dir)).await.unwrap()
 }
 
 async fn request(ws: &mut Socket, id: u64, method: &str, params: Value) -> Value {
