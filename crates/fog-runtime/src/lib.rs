@@ -37,5 +37,9 @@
 //! # }
 //! ```
 
+pub mod gpu;
 pub mod image;
 pub mod layer;
+pub mod logs;
+pub mod network;
+pub mod registry;

@@ -1,0 +1,1 @@
+//! GPUs passed into containers from device descriptions (being written).

@@ -1,0 +1,1 @@
+//! Size-capped container logs with follow, tail and since (being written).

@@ -1,0 +1,1 @@
+//! Per-container networking: none, or NAT from a network namespace (being written).

@@ -1,0 +1,1 @@
+//! Pulling images from OCI/Docker registries into the blob store (being written).
