@@ -26,6 +26,21 @@ enum Command {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// The container runtime's internals.
+    #[command(hide = true)]
+    Runtime {
+        #[command(subcommand)]
+        runtime: RuntimeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RuntimeCommand {
+    /// Run the shim of one container (started by the runtime, not by hand).
+    Shim {
+        /// The container's directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +118,25 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Chain(args) => chain(args),
+        // The shim must stay single-threaded (libcontainer forks with
+        // clone3): nothing before this point starts a thread.
+        Command::Runtime {
+            runtime: RuntimeCommand::Shim { dir },
+        } => {
+            // Into the container's shim.log; libcontainer explains its failures here.
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .init();
+            match fog_runtime::shim::run(&dir) {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
+        }
         Command::Bench {
             bench: Bench::Gas { json },
         } => bench_gas(json),

@@ -37,9 +37,13 @@
 //! # }
 //! ```
 
+pub mod busybox;
 pub mod gpu;
 pub mod image;
 pub mod layer;
 pub mod logs;
 pub mod network;
 pub mod registry;
+pub mod runtime;
+pub mod shim;
+pub mod spec;
