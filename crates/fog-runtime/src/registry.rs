@@ -96,6 +96,11 @@ pub enum Auth {
         /// The password or access token.
         password: String,
     },
+    /// A bearer token obtained elsewhere, sent as is.
+    Bearer {
+        /// The token.
+        token: String,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -104,6 +109,7 @@ impl std::fmt::Debug for Auth {
             Self::Anonymous => f.write_str("Anonymous"),
             // Never print the password.
             Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Self::Bearer { .. } => f.write_str("Bearer(<redacted>)"),
         }
     }
 }
@@ -344,6 +350,7 @@ impl<'a> Puller<'a> {
             Auth::Basic { username, password } => {
                 RegistryAuth::Basic(username.clone(), password.clone())
             }
+            Auth::Bearer { token } => RegistryAuth::Bearer(token.clone()),
         };
         Self {
             client,
@@ -360,6 +367,13 @@ impl<'a> Puller<'a> {
         self.check_media_types(&manifest)?;
 
         let config_digest = self.descriptor_digest(manifest.config())?;
+        if manifest.config().size() > MAX_CONFIG_SIZE {
+            return Err(self.malformed(format!(
+                "the manifest declares a config of {} bytes, more than the {MAX_CONFIG_SIZE} \
+                 this runtime reads",
+                manifest.config().size()
+            )));
+        }
         self.fetch_blob(store, manifest.config(), &config_digest, "the config")
             .await?;
         let config = self.read_config(store, &config_digest).await?;
