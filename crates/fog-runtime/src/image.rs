@@ -59,6 +59,12 @@ impl BlobStore {
             .join(digest.to_string().trim_start_matches("sha256:"))
     }
 
+    /// Where blobs are written before they are verified and moved into place
+    /// (same file system as the blobs, so the move is a rename).
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
     /// Whether the store holds `digest`.
     pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
@@ -303,19 +309,12 @@ fn from_index(index: &[u8], store: &BlobStore, archive: &Path) -> Result<Image, 
         if !store.contains(&digest) {
             return Err(malformed(format!("layer blob {digest} is missing")));
         }
-        let compression = match d.media_type() {
-            MediaType::ImageLayer => Compression::None,
-            MediaType::ImageLayerGzip => Compression::Gzip,
-            MediaType::Other(t) if t.ends_with("tar.gzip") || t.ends_with("tar+gzip") => {
-                Compression::Gzip
-            }
-            MediaType::Other(t) if t.ends_with(".tar") => Compression::None,
-            other => {
-                return Err(malformed(format!(
-                    "layer {digest} has unsupported media type {other}"
-                )));
-            }
-        };
+        let compression = layer_compression(d.media_type()).ok_or_else(|| {
+            malformed(format!(
+                "layer {digest} has unsupported media type {}",
+                d.media_type()
+            ))
+        })?;
         layers.push(LayerBlob {
             path: store.path(&digest),
             digest,
@@ -329,6 +328,20 @@ fn from_index(index: &[u8], store: &BlobStore, archive: &Path) -> Result<Image, 
         config,
         layers,
     })
+}
+
+/// How a layer with `media_type` is compressed (OCI or Docker schema2 layer
+/// types), or `None` for a media type that is not a layer this runtime applies.
+pub(crate) fn layer_compression(media_type: &MediaType) -> Option<Compression> {
+    match media_type {
+        MediaType::ImageLayer => Some(Compression::None),
+        MediaType::ImageLayerGzip => Some(Compression::Gzip),
+        MediaType::Other(t) if t.ends_with("tar.gzip") || t.ends_with("tar+gzip") => {
+            Some(Compression::Gzip)
+        }
+        MediaType::Other(t) if t.ends_with(".tar") => Some(Compression::None),
+        _ => None,
+    }
 }
 
 /// The linux/amd64 entry if the index names platforms, else the first.
