@@ -18,7 +18,7 @@
 //!   the log pumps to drain, and writes `exit.json` ([`ExitRecord`]) through
 //!   a temporary file and a rename, so the record is whole or absent.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use libcontainer::workload::default::DefaultExecutor;
 use nix::sys::wait::{WaitStatus, waitpid};
 use serde::{Deserialize, Serialize};
 
-use crate::logs::{LogWriter, Stream};
+use crate::logs::{LogLimits, LogWriter, Stream};
 
 /// What the runtime tells a shim, in `shim.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ pub fn run(dir: &Path) -> i32 {
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         return report_failure(dir, &format!("becoming a subreaper: {e}"));
     }
-    let log = match LogWriter::open(&config.log_path, config.log_max_bytes) {
+    let log = match LogWriter::open(&config.log_path, LogLimits::new(config.log_max_bytes)) {
         Ok(l) => Arc::new(l),
         Err(e) => return report_failure(dir, &format!("opening the log: {e}")),
     };
@@ -183,22 +183,8 @@ pub(crate) fn write_atomically<T: Serialize>(path: &Path, value: &T) -> std::io:
 
 fn spawn_pump(fd: OwnedFd, stream: Stream, log: Arc<LogWriter>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut file = std::fs::File::from(fd);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if let Err(e) = log.write(stream, &buf[..n]) {
-                        eprintln!("shim: writing the log: {e}");
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = log.finish(stream) {
-            eprintln!("shim: flushing the log: {e}");
+        if let Err(e) = log.copy_from(stream, std::fs::File::from(fd)) {
+            eprintln!("shim: copying {} into the log: {e}", stream.as_str());
         }
     })
 }
