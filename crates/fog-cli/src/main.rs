@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 
 mod bench_chain;
+mod bench_runtime;
 use clap::{Args, Parser, Subcommand};
 
 /// fogmarket: an open market for computing power.
@@ -72,6 +73,19 @@ enum Bench {
         /// The anvil binary (installed by scripts/setup).
         #[arg(long, value_name = "PATH")]
         anvil: Option<PathBuf>,
+    },
+    /// Start-to-running latency of a tiny container: fog-runtime against runc
+    /// on the same bundle (needs root).
+    Runtime {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Containers started by each runtime; the figures are medians.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+        runs: u64,
+        /// The runc binary to compare with (Debian's, installed by scripts/setup).
+        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/runc")]
+        runc: PathBuf,
     },
 }
 
@@ -140,6 +154,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             bench: Bench::Gas { json },
         } => bench_gas(json),
+        Command::Bench {
+            bench: Bench::Runtime { json, runs, runc },
+        } => {
+            let figures = bench_runtime::run(&bench_runtime::RuntimeBench {
+                runs: runs as usize,
+                runc,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                println!(
+                    "start to running, p50 of {} runs: fog-runtime {:.3} ms, runc {:.3} ms, ratio {:.3}",
+                    figures.runs, figures.fog_start_p50_ms, figures.runc_start_p50_ms, figures.ratio
+                );
+            }
+            Ok(())
+        }
         Command::Bench {
             bench:
                 Bench::Chain {
