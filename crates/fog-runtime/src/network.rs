@@ -24,7 +24,10 @@
 //! not reachable through the host's `127.0.0.0/8` either. IPv6 is disabled on
 //! the host end of every veth, so the container cannot reach the host over a
 //! link-local address. A container cannot reach its own forwarded port
-//! through the host (hairpin traffic counts as container to container).
+//! through the host (hairpin traffic counts as container to container), nor
+//! IPv4 link-local addresses (`169.254.0.0/16`, where clouds serve instance
+//! metadata and credentials). Everything else outside the host (the LAN
+//! included) is reachable.
 //!
 //! Firewall rules live in dedicated chains (`FOG-INPUT`, `FOG-FORWARD`,
 //! `FOG-PREROUTING`, `FOG-OUTPUT`, `FOG-POSTROUTING`), each jumped to once from
@@ -839,6 +842,13 @@ fn rules(id: &str, a: &Allocation) -> Vec<(&'static str, &'static str, Vec<Strin
     // anything but another fog veth (from its own address) or rejected.
     // Packets to the container are only considered when they do not come
     // from a fog veth, so the source's rules decide those regardless of order.
+    // Link-local destinations are refused: on clouds 169.254.169.254 is the
+    // instance metadata service, which holds the host's credentials.
+    out.push((
+        "filter",
+        "FOG-FORWARD",
+        args(&[&["-i", v, "-d", "169.254.0.0/16"][..], &reject].concat()),
+    ));
     out.push((
         "filter",
         "FOG-FORWARD",

@@ -11,7 +11,7 @@
 use std::{
     fs::File,
     io::Write,
-    net::{Ipv4Addr, SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket},
     path::Path,
     process::{Command, Stdio},
     sync::{
@@ -19,6 +19,7 @@ use std::{
         atomic::{AtomicU8, Ordering},
     },
     thread,
+    time::Duration,
 };
 
 use fog_runtime::network::{
@@ -167,17 +168,22 @@ fn nat() -> NatConfig {
     NatConfig::default()
 }
 
-/// A TCP listener opened inside namespace `netns` (`/run/netns/<netns>`);
-/// sockets stay in the namespace they were created in.
-fn listen_in(netns: &str, addr: SocketAddr) -> TcpListener {
+/// Runs `f` in namespace `netns` (`/run/netns/<netns>`), on a thread of
+/// its own; sockets stay in the namespace they were created in.
+fn in_netns<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let path = Path::new("/run/netns").join(netns);
     thread::spawn(move || {
         let ns = File::open(&path).unwrap();
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        TcpListener::bind(addr).unwrap()
+        f()
     })
     .join()
     .unwrap()
+}
+
+/// A TCP listener opened inside namespace `netns`.
+fn listen_in(netns: &str, addr: SocketAddr) -> TcpListener {
+    in_netns(netns, move || TcpListener::bind(addr).unwrap())
 }
 
 /// Answers every connection with the address it came from.
@@ -215,6 +221,16 @@ fn connect(netns: Option<&str>, ip: Ipv4Addr, port: u16) -> Result<String, Strin
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
+}
+
+/// Answers every datagram with the address it came from.
+fn serve_peer_address_udp(socket: UdpSocket) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((_, peer)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(peer.ip().to_string().as_bytes(), peer);
+        }
+    });
 }
 
 fn netns_of(id: &str) -> String {
@@ -308,6 +324,40 @@ fn forwarded_port_serves_requests_from_the_outside() {
 }
 
 #[test]
+fn forwarded_udp_port_serves_datagrams_from_the_outside() {
+    let mut w = World::new();
+    let host_port = w.host_port();
+    let (id, _) = w.attach(
+        "udp",
+        NatConfig {
+            allow_host: false,
+            ports: vec![PortForward {
+                host_port,
+                container_port: 53,
+                protocol: Protocol::Udp,
+            }],
+        },
+    );
+    serve_peer_address_udp(in_netns(&netns_of(&id), || {
+        UdpSocket::bind("0.0.0.0:53").unwrap()
+    }));
+    let client = in_netns(&w.outside, || UdpSocket::bind("0.0.0.0:0").unwrap());
+    // Only a guard against hanging forever if the reply never comes.
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+
+    client
+        .send_to(b"ping", (w.host_outside_ip(), host_port))
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let (len, from) = client.recv_from(&mut reply).unwrap();
+
+    assert_eq!(&reply[..len], w.outside_ip().to_string().as_bytes());
+    assert_eq!(from, SocketAddr::new(w.host_outside_ip().into(), host_port));
+}
+
+#[test]
 fn forwarded_port_serves_the_hosts_own_requests_to_its_non_loopback_address() {
     let mut w = World::new();
     let host_port = w.host_port();
@@ -363,6 +413,45 @@ fn a_container_cannot_reach_another_containers_forwarded_port_through_the_host()
     assert!(connect(Some(&w.outside), w.host_outside_ip(), host_port).is_ok());
 
     let result = connect(Some(&netns_of(&a)), w.host_outside_ip(), host_port);
+
+    assert!(is_rejected(&result), "{result:?}");
+}
+
+#[test]
+fn link_local_addresses_such_as_cloud_metadata_are_unreachable_from_a_container() {
+    let mut w = World::new();
+    let (id, _) = w.attach("metadata", nat());
+    // A fake metadata service in the outside namespace, routed from the host.
+    let metadata = Ipv4Addr::new(169, 254, w.n, 254);
+    sh(
+        "ip",
+        &[
+            "-n",
+            &w.outside,
+            "addr",
+            "add",
+            &format!("{metadata}/32"),
+            "dev",
+            "eth0",
+        ],
+    );
+    sh(
+        "ip",
+        &[
+            "route",
+            "add",
+            &format!("{metadata}/32"),
+            "dev",
+            &w.outside_veth,
+        ],
+    );
+    serve_peer_address(listen_in(&w.outside, SocketAddr::new(metadata.into(), 80)));
+    assert!(
+        connect(None, metadata, 80).is_ok(),
+        "the fake metadata service is up"
+    );
+
+    let result = connect(Some(&netns_of(&id)), metadata, 80);
 
     assert!(is_rejected(&result), "{result:?}");
 }
