@@ -270,8 +270,9 @@ fn delete_leaves_no_process_cgroup_or_mount_behind() {
 fn a_restarted_runtime_reattaches_to_running_containers() {
     let f = fixture();
     let id = unique("reattach");
-    f.create(&id, shell("trap 'exit 5' TERM; while :; do sleep 0.1; done"));
+    f.create(&id, shell("trap 'exit 5' TERM; echo ready; while :; do sleep 0.1; done"));
     f.runtime.start(&id).unwrap();
+    f.eventually("ready", || f.log(&id).contains("ready"));
     // The daemon goes away without a word; its containers keep running.
     let Fixture { _dir, root, runtime, .. } = f;
     drop(runtime);
@@ -318,4 +319,30 @@ fn a_container_whose_shim_died_is_found_killed_and_cleaned_on_restart() {
     assert!(!mounts.contains(&format!("containers/{id}/rootfs")));
     runtime.delete(&id).unwrap();
     assert!(runtime.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_recorded_gpu_description_becomes_device_nodes_and_cgroup_rules() {
+    let f = fixture();
+    let id = unique("gpu");
+    let gpus = fog_runtime::gpu::load_descriptions(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fog-runtime/tests/data/gpu/amd-mi210.json"),
+    )
+    .unwrap();
+    let request = ContainerRequest {
+        id: id.clone(),
+        task: shell("ls -l /dev/kfd /dev/dri/renderD128; sleep 1000"),
+        gpus,
+        ..Default::default()
+    };
+    f.runtime.create(&request, &f.image).unwrap();
+    f.runtime.start(&id).unwrap();
+    f.eventually("the listing", || f.log(&id).contains("renderD128"));
+    let log = f.log(&id);
+    assert!(log.contains("511,   0") || log.contains("511, 0"), "{log}");
+    assert!(log.contains("226, 128"), "{log}");
+    let rules = std::fs::read_to_string(cgroup_file("devices", &id, "devices.list")).unwrap();
+    assert!(rules.contains("c 511:0 rwm"), "{rules}");
+    assert!(rules.contains("c 226:128 rwm"), "{rules}");
+    f.runtime.delete(&id).unwrap();
 }

@@ -35,7 +35,7 @@ use sha2::{Digest as _, Sha256};
 use crate::gpu::GpuDevice;
 use crate::image::{BlobStore, Image};
 use crate::layer::LayerError;
-use crate::network::{Network, NetworkError, NetworkMode};
+use crate::network::{Network, NetworkConfig, NetworkError, NetworkMode};
 use crate::shim::{EXIT_RECORD, ExitRecord, SHIM_CONFIG, ShimConfig, write_atomically};
 use crate::spec::{self, Additions, SpecError, SpecInputs, TaskSpec};
 
@@ -205,6 +205,9 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeE
 }
 
 const RECORD: &str = "container.json";
+
+/// Serialises [`Runtime::start`] across the process (see there).
+static START: Mutex<()> = Mutex::new(());
 const DELETING: &str = "deleting";
 
 /// The container runtime: one per worker, over one root directory.
@@ -222,13 +225,19 @@ pub struct Runtime {
 impl Runtime {
     /// Opens the runtime at `config.root` (created if missing) and recovers
     /// from whatever a previous process left: see [`Recovery`].
-    pub fn open(config: RuntimeConfig) -> Result<(Self, Recovery), RuntimeError> {
+    pub fn open(mut config: RuntimeConfig) -> Result<(Self, Recovery), RuntimeError> {
+        std::fs::create_dir_all(&config.root)
+            .map_err(io_err(format!("creating {}", config.root.display())))?;
+        config.root = config
+            .root
+            .canonicalize()
+            .map_err(io_err(format!("resolving {}", config.root.display())))?;
         for sub in ["containers", "images", "state", "network"] {
             let dir = config.root.join(sub);
             std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
         let store = BlobStore::open(&config.root.join("blobs"))?;
-        let network = Network::open(&config.root.join("network"))?;
+        let network = Network::open(&config.root.join("network"), NetworkConfig::default())?;
         let runtime =
             Self { config, store, network, shims: Mutex::new(HashMap::new()), unpacking: Mutex::new(()) };
         let recovery = runtime.recover()?;
@@ -423,7 +432,14 @@ impl Runtime {
             }
         }
         let mut container = self.libcontainer(id)?;
-        container.start().map_err(|e| lc_err(id, "starting", e))?;
+        {
+            // libcontainer reaches the container's notify socket by changing
+            // the process's working directory for an instant: two starts at
+            // once would notify the wrong container (seen in tests). Starts
+            // are serialised, and the runtime only uses absolute paths.
+            let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
+            container.start().map_err(|e| lc_err(id, "starting", e))?;
+        }
         record.started = true;
         self.save(&record)
     }
