@@ -38,7 +38,10 @@ pub(crate) fn run(bench: &RuntimeBench) -> anyhow::Result<RuntimeFigures> {
         bail!("fog bench runtime needs root (cgroups, mounts, namespaces); run it with sudo");
     }
     if !bench.runc.exists() {
-        bail!("{} not found: install runc (scripts/setup does) or pass --runc", bench.runc.display());
+        bail!(
+            "{} not found: install runc (scripts/setup does) or pass --runc",
+            bench.runc.display()
+        );
     }
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let shim = ShimCommand {
@@ -47,6 +50,7 @@ pub(crate) fn run(bench: &RuntimeBench) -> anyhow::Result<RuntimeFigures> {
     };
     let mut config = RuntimeConfig::new(dir.path().join("runtime"), shim);
     config.cgroup_parent = "fog-bench".into();
+    config.owns_host_networks = false;
     let (runtime, _) = Runtime::open(config)?;
     let image = fog_runtime::busybox::image(runtime.store())?;
     let task = TaskSpec {
@@ -55,7 +59,11 @@ pub(crate) fn run(bench: &RuntimeBench) -> anyhow::Result<RuntimeFigures> {
     };
 
     // fog-runtime. The first container unpacks the image; it is not timed.
-    let warmup = ContainerRequest { id: "warmup".into(), task: task.clone(), ..Default::default() };
+    let warmup = ContainerRequest {
+        id: "warmup".into(),
+        task: task.clone(),
+        ..Default::default()
+    };
     runtime.create(&warmup, &image)?;
     runtime.start("warmup")?;
     let bundle = dir.path().join("runc-bundle");
@@ -64,7 +72,11 @@ pub(crate) fn run(bench: &RuntimeBench) -> anyhow::Result<RuntimeFigures> {
     let mut fog = Vec::with_capacity(bench.runs);
     for i in 0..bench.runs {
         let id = format!("bench-{i}");
-        let request = ContainerRequest { id: id.clone(), task: task.clone(), ..Default::default() };
+        let request = ContainerRequest {
+            id: id.clone(),
+            task: task.clone(),
+            ..Default::default()
+        };
         let started = Instant::now();
         runtime.create(&request, &image)?;
         runtime.start(&id)?;
@@ -130,16 +142,19 @@ fn prepare_runc_bundle(container: &Path, bundle: &Path) -> anyhow::Result<()> {
     // The generated /etc files live in fog's container directory; runc gets copies.
     if let Some(mounts) = config["mounts"].as_array_mut() {
         for mount in mounts {
-            if let Some(source) = mount["source"].as_str().map(PathBuf::from) {
-                if source.starts_with(container) {
-                    let copy = bundle.join(source.file_name().unwrap_or_default());
-                    std::fs::copy(&source, &copy)?;
-                    mount["source"] = serde_json::Value::String(copy.display().to_string());
-                }
+            if let Some(source) = mount["source"].as_str().map(PathBuf::from)
+                && source.starts_with(container)
+            {
+                let copy = bundle.join(source.file_name().unwrap_or_default());
+                std::fs::copy(&source, &copy)?;
+                mount["source"] = serde_json::Value::String(copy.display().to_string());
             }
         }
     }
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&config)?,
+    )?;
     Ok(())
 }
 

@@ -27,11 +27,31 @@ enum Command {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// The worker: a supplier's machine selling its resources.
+    Worker {
+        #[command(subcommand)]
+        worker: WorkerCommand,
+    },
     /// The container runtime's internals.
     #[command(hide = true)]
     Runtime {
         #[command(subcommand)]
         runtime: RuntimeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkerCommand {
+    /// Self-test before selling: namespaces, cgroups, seccomp, filesystems,
+    /// networking and a real container start (needs root). Each missing piece
+    /// is reported with how to fix it; exits non-zero if anything required fails.
+    Check {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Where the test container's scratch state goes.
+        #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
+        scratch: PathBuf,
     },
 }
 
@@ -129,9 +149,57 @@ fn main() -> ExitCode {
     }
 }
 
+fn worker_check(json: bool, scratch: &std::path::Path) -> anyhow::Result<()> {
+    let shim = fog_runtime::runtime::ShimCommand {
+        program: std::env::current_exe().context("locating the fog binary")?,
+        args: vec!["runtime".into(), "shim".into()],
+    };
+    let checks = fog_runtime::check::run(shim, scratch);
+    let failed = checks
+        .iter()
+        .filter(|c| !c.ok() && !fog_runtime::check::is_optional(c))
+        .count();
+    if json {
+        let items: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "ok": c.ok(),
+                    "optional": fog_runtime::check::is_optional(c),
+                    "detail": match &c.result { Ok(d) | Err(d) => d },
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "healthy": failed == 0, "checks": items })
+        );
+    } else {
+        for c in &checks {
+            let (mark, detail) = match &c.result {
+                Ok(d) => ("ok  ", d),
+                Err(d) if fog_runtime::check::is_optional(c) => ("warn", d),
+                Err(d) => ("FAIL", d),
+            };
+            println!("{mark} {}: {detail}", c.name);
+        }
+        if failed == 0 {
+            println!("healthy: this machine can run fogmarket tasks");
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed; fix them and run `fog worker check` again");
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Chain(args) => chain(args),
+        Command::Worker {
+            worker: WorkerCommand::Check { json, scratch },
+        } => worker_check(json, &scratch),
         // The shim must stay single-threaded (libcontainer forks with
         // clone3): nothing before this point starts a thread.
         Command::Runtime {
@@ -166,7 +234,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!(
                     "start to running, p50 of {} runs: fog-runtime {:.3} ms, runc {:.3} ms, ratio {:.3}",
-                    figures.runs, figures.fog_start_p50_ms, figures.runc_start_p50_ms, figures.ratio
+                    figures.runs,
+                    figures.fog_start_p50_ms,
+                    figures.runc_start_p50_ms,
+                    figures.ratio
                 );
             }
             Ok(())

@@ -38,7 +38,11 @@ fn shared() -> &'static Shared {
         config.cgroup_parent = "fog-test-net".into();
         let (runtime, _) = Runtime::open(config).unwrap();
         let image = fog_runtime::busybox::image(runtime.store()).unwrap();
-        Shared { _dir: dir, runtime, image }
+        Shared {
+            _dir: dir,
+            runtime,
+            image,
+        }
     })
 }
 
@@ -56,12 +60,20 @@ impl Outside {
         let host_veth = format!("fct{}h{n}", std::process::id() % 100_000);
         let peer = format!("fct{}p{n}", std::process::id() % 100_000);
         sh(&format!("ip netns add {netns}"));
-        let outside = Self { netns: netns.clone(), n, servers: Vec::new() };
-        sh(&format!("ip link add {host_veth} type veth peer name {peer}"));
+        let outside = Self {
+            netns: netns.clone(),
+            n,
+            servers: Vec::new(),
+        };
+        sh(&format!(
+            "ip link add {host_veth} type veth peer name {peer}"
+        ));
         sh(&format!("ip link set {peer} netns {netns}"));
         sh(&format!("ip addr add 198.18.{n}.1/24 dev {host_veth}"));
         sh(&format!("ip link set {host_veth} up"));
-        sh(&format!("ip -n {netns} addr add 198.18.{n}.2/24 dev {peer}"));
+        sh(&format!(
+            "ip -n {netns} addr add 198.18.{n}.2/24 dev {peer}"
+        ));
         sh(&format!("ip -n {netns} link set {peer} up"));
         sh(&format!("ip -n {netns} link set lo up"));
         outside
@@ -111,7 +123,9 @@ impl Drop for Outside {
             let _ = server.wait();
         }
         // Deleting the namespace deletes the veth pair with it.
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
@@ -157,7 +171,10 @@ fn run(id: &str, script: &str, network: NetworkMode) -> (ContainerStatus, String
 }
 
 fn nat(allow_host: bool) -> NetworkMode {
-    NetworkMode::Nat(NatConfig { allow_host, ports: Vec::new() })
+    NetworkMode::Nat(NatConfig {
+        allow_host,
+        ports: Vec::new(),
+    })
 }
 
 fn id(name: &str) -> String {
@@ -183,7 +200,14 @@ fn a_nat_container_reaches_an_outside_host() {
     outside.serve(8080, "hello from outside");
     let script = format!("{HTTP_GET} get {} 8080", outside.ip());
     let (status, log) = run(&id("nat-out"), &script, nat(false));
-    assert_eq!(status, ContainerStatus::Exited { code: Some(0), signal: None, oom_killed: false });
+    assert_eq!(
+        status,
+        ContainerStatus::Exited {
+            code: Some(0),
+            signal: None,
+            oom_killed: false
+        }
+    );
     assert!(log.contains("hello from outside"), "{log}");
 }
 
@@ -209,7 +233,10 @@ fn the_hosts_own_services_are_reachable_only_when_allowed() {
     let (_, allowed) = run(&id("host-allowed"), &script, nat(true));
     let _ = server.kill();
     let _ = server.wait();
-    assert!(denied.contains("refused") && !denied.contains("host service"), "{denied}");
+    assert!(
+        denied.contains("refused") && !denied.contains("host service"),
+        "{denied}"
+    );
     assert!(allowed.contains("host service"), "{allowed}");
 }
 
@@ -233,7 +260,11 @@ fn a_forwarded_port_serves_a_request_from_outside() {
         },
         network: NetworkMode::Nat(NatConfig {
             allow_host: false,
-            ports: vec![PortForward { host_port, container_port: 80, protocol: Protocol::Tcp }],
+            ports: vec![PortForward {
+                host_port,
+                container_port: 80,
+                protocol: Protocol::Tcp,
+            }],
         }),
         ..Default::default()
     };
@@ -250,4 +281,39 @@ fn a_forwarded_port_serves_a_request_from_outside() {
     s.runtime.delete(&container).unwrap();
     let body = body.expect("the forwarded port never answered");
     assert!(body.ends_with("served from the container\n"), "{body}");
+}
+
+#[test]
+fn delete_leaves_no_network_namespace_or_rule_behind() {
+    let s = shared();
+    let container = id("net-delete");
+    let request = ContainerRequest {
+        id: container.clone(),
+        task: TaskSpec {
+            command: Some(vec!["sleep".into(), "1000".into()]),
+            ..TaskSpec::default()
+        },
+        network: NetworkMode::Nat(NatConfig {
+            allow_host: false,
+            ports: vec![PortForward {
+                host_port: 40_000 + (std::process::id() % 10_000) as u16,
+                container_port: 80,
+                protocol: Protocol::Tcp,
+            }],
+        }),
+        ..Default::default()
+    };
+    s.runtime.create(&request, &s.image).unwrap();
+    s.runtime.start(&container).unwrap();
+    let netns = PathBuf::from("/var/run/netns").join(format!("fog-{container}"));
+    let tag = format!("fog:{container}");
+    let rules = || {
+        let out = Command::new("iptables-save").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).matches(&tag).count()
+    };
+    assert!(netns.exists());
+    assert!(rules() > 0);
+    s.runtime.delete(&container).unwrap();
+    assert!(!netns.exists());
+    assert_eq!(rules(), 0);
 }

@@ -29,6 +29,7 @@ fn config(root: &Path) -> RuntimeConfig {
     };
     let mut config = RuntimeConfig::new(root, shim);
     config.cgroup_parent = "fog-test".into();
+    config.owns_host_networks = false;
     config
 }
 
@@ -37,7 +38,12 @@ fn fixture() -> Fixture {
     let root = dir.path().join("runtime");
     let (runtime, _) = Runtime::open(config(&root)).unwrap();
     let image = fog_runtime::busybox::image(runtime.store()).unwrap();
-    Fixture { _dir: dir, root, runtime, image }
+    Fixture {
+        _dir: dir,
+        root,
+        runtime,
+        image,
+    }
 }
 
 fn shell(script: &str) -> TaskSpec {
@@ -53,7 +59,11 @@ fn unique(name: &str) -> String {
 
 impl Fixture {
     fn create(&self, id: &str, task: TaskSpec) {
-        let request = ContainerRequest { id: id.into(), task, ..Default::default() };
+        let request = ContainerRequest {
+            id: id.into(),
+            task,
+            ..Default::default()
+        };
         self.runtime.create(&request, &self.image).unwrap();
     }
 
@@ -85,11 +95,19 @@ impl Fixture {
 }
 
 fn cgroup_file(controller: &str, id: &str, file: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup").join(controller).join("fog-test").join(id).join(file)
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join("fog-test")
+        .join(id)
+        .join(file)
 }
 
 fn exited(code: i32) -> ContainerStatus {
-    ContainerStatus::Exited { code: Some(code), signal: None, oom_killed: false }
+    ContainerStatus::Exited {
+        code: Some(code),
+        signal: None,
+        oom_killed: false,
+    }
 }
 
 #[test]
@@ -108,8 +126,12 @@ fn a_command_runs_and_its_exit_code_and_output_are_kept() {
 fn a_memory_hog_is_oom_killed_and_reported() {
     let f = fixture();
     let id = unique("oom");
-    let mut task = shell("echo start; x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived");
-    task.limits = Limits { memory_bytes: Some(32 << 20), ..Limits::default() };
+    let mut task =
+        shell("echo start; x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived");
+    task.limits = Limits {
+        memory_bytes: Some(32 << 20),
+        ..Limits::default()
+    };
     let status = f.run(&id, task);
     match status {
         ContainerStatus::Exited { oom_killed, .. } => assert!(oom_killed, "{status:?}"),
@@ -124,7 +146,10 @@ fn a_cpu_spinner_is_throttled_to_its_quota() {
     let f = fixture();
     let id = unique("cpu");
     let mut task = shell("while :; do :; done");
-    task.limits = Limits { cpu_millicores: Some(200), ..Limits::default() };
+    task.limits = Limits {
+        cpu_millicores: Some(200),
+        ..Limits::default()
+    };
     f.create(&id, task);
     f.runtime.start(&id).unwrap();
     let quota = std::fs::read_to_string(cgroup_file("cpu", &id, "cpu.cfs_quota_us")).unwrap();
@@ -143,12 +168,19 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
     let f = fixture();
     let id = unique("pids");
     let mut task = shell("for i in $(seq 1 60); do sleep 100 & done; echo forked; sleep 100");
-    task.limits = Limits { pids: Some(16), ..Limits::default() };
+    task.limits = Limits {
+        pids: Some(16),
+        ..Limits::default()
+    };
     f.create(&id, task);
     f.runtime.start(&id).unwrap();
     f.eventually("the pids limit to be hit", || {
-        let events = std::fs::read_to_string(cgroup_file("pids", &id, "pids.events")).unwrap_or_default();
-        events.lines().find_map(|l| l.strip_prefix("max ")).is_some_and(|n| n.trim() != "0")
+        let events =
+            std::fs::read_to_string(cgroup_file("pids", &id, "pids.events")).unwrap_or_default();
+        events
+            .lines()
+            .find_map(|l| l.strip_prefix("max "))
+            .is_some_and(|n| n.trim() != "0")
     });
     let current: u64 = std::fs::read_to_string(cgroup_file("pids", &id, "pids.current"))
         .unwrap()
@@ -164,7 +196,10 @@ fn the_writable_layer_is_limited_to_the_deals_disk() {
     let f = fixture();
     let id = unique("disk");
     let mut task = shell("dd if=/dev/zero of=/big bs=1M count=64 2>&1; echo dd=$?");
-    task.limits = Limits { disk_bytes: Some(32 << 20), ..Limits::default() };
+    task.limits = Limits {
+        disk_bytes: Some(32 << 20),
+        ..Limits::default()
+    };
     assert_eq!(f.run(&id, task), exited(0));
     let log = f.log(&id);
     assert!(log.contains("No space left on device"), "{log}");
@@ -190,7 +225,14 @@ fn the_container_runs_hardened() {
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT AUDIT_WRITE
     assert!(log.contains("CapEff:\t00000000200405fb"), "{log}");
     assert!(log.contains("CapBnd:\t00000000200405fb"), "{log}");
-    for line in ["unshare=refused", "mount=refused", "procsys=readonly", "interrupts=0", "mknod=refused", "pid=1"] {
+    for line in [
+        "unshare=refused",
+        "mount=refused",
+        "procsys=readonly",
+        "interrupts=0",
+        "mknod=refused",
+        "pid=1",
+    ] {
         assert!(log.contains(line), "missing {line} in {log}");
     }
     f.runtime.delete(&id).unwrap();
@@ -201,9 +243,17 @@ fn a_privileged_container_is_refused() {
     let f = fixture();
     let mut task = shell("true");
     task.privileged = true;
-    let request = ContainerRequest { id: unique("privileged"), task, ..Default::default() };
+    let request = ContainerRequest {
+        id: unique("privileged"),
+        task,
+        ..Default::default()
+    };
     let err = f.runtime.create(&request, &f.image).unwrap_err();
-    assert!(err.to_string().contains("privileged containers are refused"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("privileged containers are refused"),
+        "{err}"
+    );
     assert!(f.runtime.list().unwrap().is_empty());
 }
 
@@ -223,11 +273,21 @@ fn stop_escalates_to_sigkill_after_the_grace_period() {
     let f = fixture();
     let id = unique("stop-kill");
     // PID 1 ignores SIGTERM unless it handles it: only SIGKILL ends this one.
-    f.create(&id, shell("trap '' TERM; echo ready; while :; do sleep 1; done"));
+    f.create(
+        &id,
+        shell("trap '' TERM; echo ready; while :; do sleep 1; done"),
+    );
     f.runtime.start(&id).unwrap();
     f.eventually("ready", || f.log(&id).contains("ready"));
     let status = f.runtime.stop(&id, Duration::from_millis(300)).unwrap();
-    assert_eq!(status, ContainerStatus::Exited { code: None, signal: Some(9), oom_killed: false });
+    assert_eq!(
+        status,
+        ContainerStatus::Exited {
+            code: None,
+            signal: Some(9),
+            oom_killed: false
+        }
+    );
     f.runtime.delete(&id).unwrap();
 }
 
@@ -235,10 +295,16 @@ fn stop_escalates_to_sigkill_after_the_grace_period() {
 fn stop_lets_a_process_that_handles_sigterm_exit_cleanly() {
     let f = fixture();
     let id = unique("stop-term");
-    f.create(&id, shell("trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.1; done"));
+    f.create(
+        &id,
+        shell("trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.1; done"),
+    );
     f.runtime.start(&id).unwrap();
     f.eventually("ready", || f.log(&id).contains("ready"));
-    assert_eq!(f.runtime.stop(&id, Duration::from_secs(30)).unwrap(), exited(7));
+    assert_eq!(
+        f.runtime.stop(&id, Duration::from_secs(30)).unwrap(),
+        exited(7)
+    );
     assert!(f.log(&id).contains("bye"));
     f.runtime.delete(&id).unwrap();
 }
@@ -248,7 +314,11 @@ fn delete_leaves_no_process_cgroup_or_mount_behind() {
     let f = fixture();
     let id = unique("delete");
     let mut task = shell("sleep 1000");
-    task.limits = Limits { memory_bytes: Some(64 << 20), disk_bytes: Some(32 << 20), ..Limits::default() };
+    task.limits = Limits {
+        memory_bytes: Some(64 << 20),
+        disk_bytes: Some(32 << 20),
+        ..Limits::default()
+    };
     f.create(&id, task);
     f.runtime.start(&id).unwrap();
     assert_eq!(f.runtime.status(&id).unwrap(), ContainerStatus::Running);
@@ -270,16 +340,33 @@ fn delete_leaves_no_process_cgroup_or_mount_behind() {
 fn a_restarted_runtime_reattaches_to_running_containers() {
     let f = fixture();
     let id = unique("reattach");
-    f.create(&id, shell("trap 'exit 5' TERM; echo ready; while :; do sleep 0.1; done"));
+    f.create(
+        &id,
+        shell("trap 'exit 5' TERM; echo ready; while :; do sleep 0.1; done"),
+    );
     f.runtime.start(&id).unwrap();
     f.eventually("ready", || f.log(&id).contains("ready"));
     // The daemon goes away without a word; its containers keep running.
-    let Fixture { _dir, root, runtime, .. } = f;
+    let Fixture {
+        _dir,
+        root,
+        runtime,
+        ..
+    } = f;
     drop(runtime);
     let (runtime, recovery) = Runtime::open(config(&root)).unwrap();
-    assert_eq!(recovery, Recovery { reattached: vec![id.clone()], ..Recovery::default() });
+    assert_eq!(
+        recovery,
+        Recovery {
+            reattached: vec![id.clone()],
+            ..Recovery::default()
+        }
+    );
     assert_eq!(runtime.status(&id).unwrap(), ContainerStatus::Running);
-    assert_eq!(runtime.stop(&id, Duration::from_secs(30)).unwrap(), exited(5));
+    assert_eq!(
+        runtime.stop(&id, Duration::from_secs(30)).unwrap(),
+        exited(5)
+    );
     runtime.delete(&id).unwrap();
 }
 
@@ -296,10 +383,18 @@ fn a_container_whose_shim_died_is_found_killed_and_cleaned_on_restart() {
         .unwrap();
         record["shim_pid"].as_i64().unwrap() as i32
     };
-    let Fixture { _dir, root, runtime, .. } = f;
+    let Fixture {
+        _dir,
+        root,
+        runtime,
+        ..
+    } = f;
     drop(runtime);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(shim_pid), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     // Wait until the shim is really gone (reaped by init or by us).
     for _ in 0..500 {
         let _ = nix::sys::wait::waitpid(
@@ -313,7 +408,10 @@ fn a_container_whose_shim_died_is_found_killed_and_cleaned_on_restart() {
     }
     let (runtime, recovery) = Runtime::open(config(&root)).unwrap();
     assert_eq!(recovery.lost, vec![id.clone()]);
-    assert!(matches!(runtime.status(&id).unwrap(), ContainerStatus::Broken { .. }));
+    assert!(matches!(
+        runtime.status(&id).unwrap(),
+        ContainerStatus::Broken { .. }
+    ));
     assert!(!cgroup_file("memory", &id, "").exists());
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&format!("containers/{id}/rootfs")));
@@ -345,4 +443,20 @@ fn a_recorded_gpu_description_becomes_device_nodes_and_cgroup_rules() {
     assert!(rules.contains("c 511:0 rwm"), "{rules}");
     assert!(rules.contains("c 226:128 rwm"), "{rules}");
     f.runtime.delete(&id).unwrap();
+}
+
+#[test]
+fn unpacked_images_are_shared_and_collected_when_no_container_uses_them() {
+    let f = fixture();
+    let (a, b) = (unique("share-a"), unique("share-b"));
+    f.create(&a, shell("true"));
+    f.create(&b, shell("true"));
+    let unpacked = || std::fs::read_dir(f.root.join("images")).unwrap().count();
+    assert_eq!(unpacked(), 1, "both containers use one unpacked root");
+    assert_eq!(f.runtime.collect_garbage(&[]).unwrap(), 0, "in use, kept");
+    f.runtime.delete(&a).unwrap();
+    f.runtime.delete(&b).unwrap();
+    assert_eq!(f.runtime.collect_garbage(&[]).unwrap(), 1);
+    assert_eq!(unpacked(), 0);
+    assert!(f.image.blobs().all(|d| !f.runtime.store().contains(d)));
 }

@@ -17,7 +17,9 @@ pub const BUSYBOX: &str = "/usr/bin/busybox";
 #[derive(Debug, thiserror::Error)]
 pub enum BusyboxError {
     /// The binary is missing.
-    #[error("{0} is missing: install it with `apt-get install busybox-static` (scripts/setup does)")]
+    #[error(
+        "{0} is missing: install it with `apt-get install busybox-static` (scripts/setup does)"
+    )]
     Missing(String),
     /// The binary is dynamically linked, so it cannot run in an empty root.
     #[error("{0} is dynamically linked: install Debian's busybox-static instead of busybox")]
@@ -52,7 +54,8 @@ pub fn image(store: &BlobStore) -> Result<Image, BusyboxError> {
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]}
     });
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| BusyboxError::Build(e.to_string()))?;
+    let config_bytes =
+        serde_json::to_vec(&config).map_err(|e| BusyboxError::Build(e.to_string()))?;
     let config_digest = store.put(&config_bytes[..], None)?;
     let image_config: ImageConfiguration =
         serde_json::from_slice(&config_bytes).map_err(|e| BusyboxError::Build(e.to_string()))?;
@@ -70,7 +73,8 @@ pub fn image(store: &BlobStore) -> Result<Image, BusyboxError> {
             "size": layer.len()
         }]
     });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BusyboxError::Build(e.to_string()))?;
+    let manifest_bytes =
+        serde_json::to_vec(&manifest).map_err(|e| BusyboxError::Build(e.to_string()))?;
     let manifest_digest = store.put(&manifest_bytes[..], None)?;
     Ok(Image {
         manifest: manifest_digest,
@@ -89,9 +93,14 @@ pub fn image(store: &BlobStore) -> Result<Image, BusyboxError> {
 /// is dynamically linked and needs the host's loader and libraries.
 fn has_interpreter(elf: &[u8]) -> bool {
     const PT_INTERP: u32 = 3;
-    let u16_at = |at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u64_at = |at: usize| {
-        elf.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
+        elf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
     };
     let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
     else {
@@ -99,7 +108,8 @@ fn has_interpreter(elf: &[u8]) -> bool {
     };
     (0..phnum).any(|i| {
         let at = phoff as usize + i * phentsize;
-        elf.get(at..at + 4).is_some_and(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == PT_INTERP)
+        elf.get(at..at + 4)
+            .is_some_and(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == PT_INTERP)
     })
 }
 
@@ -149,8 +159,18 @@ fn layer_tar(binary: &[u8], applets: &[String]) -> std::io::Result<Vec<u8>> {
         tar.append_data(&mut h, path, data)
     };
     file(&mut tar, "bin/busybox", 0o755, binary)?;
-    file(&mut tar, "etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/sh\n")?;
-    file(&mut tar, "etc/group", 0o644, b"root:x:0:\nnogroup:x:65534:\n")?;
+    file(
+        &mut tar,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/sh\n",
+    )?;
+    file(
+        &mut tar,
+        "etc/group",
+        0o644,
+        b"root:x:0:\nnogroup:x:65534:\n",
+    )?;
     for applet in applets {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

@@ -38,6 +38,7 @@
 //! ```
 
 pub mod busybox;
+pub mod check;
 pub mod gpu;
 pub mod image;
 pub mod layer;

@@ -1113,7 +1113,7 @@ pub fn check() -> Vec<Check> {
         name: "ip (iproute2)",
         result: run("ip", &["-V"])
             .map(|v| v.trim().to_owned())
-            .map_err(|e| format!("{e}; install it: apt-get install iproute2")),
+            .map_err(|e| e.to_string()),
     });
     let iptables = Iptables::detect(None);
     checks.push(Check {

@@ -60,12 +60,24 @@ pub struct RuntimeConfig {
     pub log_max_bytes: u64,
     /// The cgroup directory every container's cgroup is created under.
     pub cgroup_parent: String,
+    /// Whether opening removes the host's fog networks that belong to no
+    /// container of this runtime: right for the worker's one runtime, wrong
+    /// for a side runtime (the self-test, a benchmark) that must not touch
+    /// the worker's containers.
+    pub owns_host_networks: bool,
 }
 
 impl RuntimeConfig {
-    /// A config with defaults: 16 MiB of log per container, cgroups under `/fog`.
+    /// A config with defaults: 16 MiB of log per container, cgroups under
+    /// `/fog`, owning the host's fog networks.
     pub fn new(root: impl Into<PathBuf>, shim: ShimCommand) -> Self {
-        Self { root: root.into(), shim, log_max_bytes: 16 << 20, cgroup_parent: "fog".into() }
+        Self {
+            root: root.into(),
+            shim,
+            log_max_bytes: 16 << 20,
+            cgroup_parent: "fog".into(),
+            owns_host_networks: true,
+        }
     }
 }
 
@@ -238,8 +250,13 @@ impl Runtime {
         }
         let store = BlobStore::open(&config.root.join("blobs"))?;
         let network = Network::open(&config.root.join("network"), NetworkConfig::default())?;
-        let runtime =
-            Self { config, store, network, shims: Mutex::new(HashMap::new()), unpacking: Mutex::new(()) };
+        let runtime = Self {
+            config,
+            store,
+            network,
+            shims: Mutex::new(HashMap::new()),
+            unpacking: Mutex::new(()),
+        };
         let recovery = runtime.recover()?;
         Ok((runtime, recovery))
     }
@@ -253,12 +270,14 @@ impl Runtime {
     pub fn list(&self) -> Result<Vec<String>, RuntimeError> {
         let dir = self.config.root.join("containers");
         let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err(format!("listing {}", dir.display())))? {
+        for entry in
+            std::fs::read_dir(&dir).map_err(io_err(format!("listing {}", dir.display())))?
+        {
             let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if valid_id(name) {
-                    ids.push(name.to_string());
-                }
+            if let Some(name) = entry.file_name().to_str()
+                && valid_id(name)
+            {
+                ids.push(name.to_string());
             }
         }
         Ok(ids)
@@ -304,7 +323,12 @@ impl Runtime {
         }
     }
 
-    fn create_inner(&self, record: &mut Record, image: &Image, lower: &Path) -> Result<(), RuntimeError> {
+    fn create_inner(
+        &self,
+        record: &mut Record,
+        image: &Image,
+        lower: &Path,
+    ) -> Result<(), RuntimeError> {
         let id = record.request.id.clone();
         let dir = self.container_dir(&id);
         let rootfs = dir.join("rootfs");
@@ -319,7 +343,11 @@ impl Runtime {
             }
             None => dir.clone(),
         };
-        for sub in [writable.join("upper"), writable.join("work"), rootfs.clone()] {
+        for sub in [
+            writable.join("upper"),
+            writable.join("work"),
+            rootfs.clone(),
+        ] {
             std::fs::create_dir_all(&sub).map_err(io_err(format!("creating {}", sub.display())))?;
         }
         let options = format!(
@@ -328,11 +356,17 @@ impl Runtime {
             writable.join("upper").display(),
             writable.join("work").display()
         );
-        nix::mount::mount(Some("overlay"), &rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
-            .map_err(|e| RuntimeError::Io {
-                context: format!("mounting the overlay root of {id}"),
-                source: e.into(),
-            })?;
+        nix::mount::mount(
+            Some("overlay"),
+            &rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| RuntimeError::Io {
+            context: format!("mounting the overlay root of {id}"),
+            source: e.into(),
+        })?;
 
         let attachment = self.network.attach(&id, &record.request.network)?;
         let mut additions = Additions::default();
@@ -358,10 +392,11 @@ impl Runtime {
         )?;
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(io_err("creating the bundle"))?;
-        spec.save(bundle.join("config.json")).map_err(|e| RuntimeError::Io {
-            context: format!("writing the bundle of {id}"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        spec.save(bundle.join("config.json"))
+            .map_err(|e| RuntimeError::Io {
+                context: format!("writing the bundle of {id}"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
 
         let shim_config = ShimConfig {
             id: id.clone(),
@@ -371,13 +406,15 @@ impl Runtime {
             log_max_bytes: self.config.log_max_bytes,
             cgroup_path,
         };
-        write_atomically(&dir.join(SHIM_CONFIG), &shim_config).map_err(io_err("writing shim.json"))?;
+        write_atomically(&dir.join(SHIM_CONFIG), &shim_config)
+            .map_err(io_err("writing shim.json"))?;
         self.spawn_shim(record, &dir)
     }
 
     fn spawn_shim(&self, record: &mut Record, dir: &Path) -> Result<(), RuntimeError> {
         let id = record.request.id.clone();
-        let shim_log = std::fs::File::create(dir.join("shim.log")).map_err(io_err("creating shim.log"))?;
+        let shim_log =
+            std::fs::File::create(dir.join("shim.log")).map_err(io_err("creating shim.log"))?;
         let mut child = {
             use std::os::unix::process::CommandExt;
             Command::new(&self.config.shim.program)
@@ -414,7 +451,11 @@ impl Runtime {
         let details = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
         let details: Vec<&str> = details.lines().rev().take(5).collect();
         let details = details.into_iter().rev().collect::<Vec<_>>().join(" | ");
-        let message = if details.is_empty() { message } else { format!("{message} ({details})") };
+        let message = if details.is_empty() {
+            message
+        } else {
+            format!("{message} ({details})")
+        };
         Err(RuntimeError::Create { id, message })
     }
 
@@ -456,9 +497,15 @@ impl Runtime {
             if let Some(exit) = self.exit_record(id) {
                 return Ok(status_of(&exit));
             }
-            return Ok(ContainerStatus::Broken { reason: "its shim is gone".into() });
+            return Ok(ContainerStatus::Broken {
+                reason: "its shim is gone".into(),
+            });
         }
-        Ok(if record.started { ContainerStatus::Running } else { ContainerStatus::Created })
+        Ok(if record.started {
+            ContainerStatus::Running
+        } else {
+            ContainerStatus::Created
+        })
     }
 
     /// Waits until the container has ended, at most `timeout`.
@@ -466,7 +513,10 @@ impl Runtime {
         let deadline = Instant::now() + timeout;
         loop {
             let status = self.status(id)?;
-            if matches!(status, ContainerStatus::Exited { .. } | ContainerStatus::Broken { .. }) {
+            if matches!(
+                status,
+                ContainerStatus::Exited { .. } | ContainerStatus::Broken { .. }
+            ) {
                 return Ok(status);
             }
             if Instant::now() >= deadline {
@@ -490,7 +540,9 @@ impl Runtime {
         }
         let mut container = self.libcontainer(id)?;
         let all = signal == Signal::SIGKILL;
-        container.kill(LcSignal::from(signal), all).map_err(|e| lc_err(id, "signalling", e))
+        container
+            .kill(LcSignal::from(signal), all)
+            .map_err(|e| lc_err(id, "signalling", e))
     }
 
     /// Stops the container: SIGTERM, then SIGKILL to every process if it
@@ -505,10 +557,10 @@ impl Runtime {
             Ok(status) => Ok(status),
             Err(RuntimeError::Timeout(_)) => {
                 // It may have ended between the timeout and now.
-                if let Err(e) = self.kill(id, Signal::SIGKILL) {
-                    if !matches!(e, RuntimeError::WrongStatus { .. }) {
-                        return Err(e);
-                    }
+                if let Err(e) = self.kill(id, Signal::SIGKILL)
+                    && !matches!(e, RuntimeError::WrongStatus { .. })
+                {
+                    return Err(e);
                 }
                 self.wait(id, Duration::from_secs(10))
             }
@@ -546,20 +598,22 @@ impl Runtime {
                             std::thread::sleep(Duration::from_millis(5));
                         }
                     }
-                    container.delete(true).map_err(|e| lc_err(id, "deleting", e))?;
+                    container
+                        .delete(true)
+                        .map_err(|e| lc_err(id, "deleting", e))?;
                 }
                 Err(e) => {
                     tracing::warn!(%id, error = %e, "libcontainer state unreadable; removing it");
-                    std::fs::remove_dir_all(&state).map_err(io_err("removing libcontainer state"))?;
+                    std::fs::remove_dir_all(&state)
+                        .map_err(io_err("removing libcontainer state"))?;
                 }
             }
         }
-        if let Some(record) = &record {
-            if self.shim_alive(record) {
-                if let Some(pid) = record.shim_pid {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-                }
-            }
+        if let Some(record) = &record
+            && self.shim_alive(record)
+            && let Some(pid) = record.shim_pid
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
         self.reap_shim(id);
         self.lock_shims().remove(id);
@@ -576,8 +630,9 @@ impl Runtime {
         Ok(self.container_dir(id).join("container.log"))
     }
 
-    /// Removes unpacked images and blobs that no container and none of
-    /// `keep` uses. Returns how many unpacked images were removed.
+    /// Removes the unpacked images that no container and none of `keep`
+    /// uses, and every blob not in `keep` (a container needs only its
+    /// unpacked root). Returns how many unpacked images were removed.
     pub fn collect_garbage(&self, keep: &[&Image]) -> Result<usize, RuntimeError> {
         let _guard = self.unpacking.lock().unwrap_or_else(|p| p.into_inner());
         let mut used_chains: Vec<String> = keep.iter().map(|i| chain_id(i)).collect();
@@ -592,11 +647,13 @@ impl Runtime {
             let entry = entry.map_err(io_err("listing unpacked images"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !used_chains.contains(&name) {
-                std::fs::remove_dir_all(entry.path()).map_err(io_err(format!("removing image {name}")))?;
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(io_err(format!("removing image {name}")))?;
                 removed += 1;
             }
         }
-        self.store.collect_garbage(keep.iter().flat_map(|i| i.blobs()))?;
+        self.store
+            .collect_garbage(keep.iter().flat_map(|i| i.blobs()))?;
         Ok(removed)
     }
 
@@ -642,7 +699,9 @@ impl Runtime {
                 recovery.removed.push(name);
             }
         }
-        self.network.clean_orphans(&live)?;
+        if self.config.owns_host_networks {
+            self.network.clean_orphans(&live)?;
+        }
         recovery.removed.sort();
         recovery.removed.dedup();
         Ok(recovery)
@@ -654,7 +713,9 @@ impl Runtime {
         let state = self.config.root.join("state").join(id);
         if let Ok(mut container) = Container::load(state) {
             let _ = container.kill(LcSignal::from(Signal::SIGKILL), true);
-            container.delete(true).map_err(|e| lc_err(id, "deleting", e))?;
+            container
+                .delete(true)
+                .map_err(|e| lc_err(id, "deleting", e))?;
         }
         let dir = self.container_dir(id);
         self.release_host_resources(id, &dir)?;
@@ -693,7 +754,10 @@ impl Runtime {
         let path = self.container_dir(id).join(RECORD);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RuntimeError::NotFound(id.into()),
-            _ => RuntimeError::Io { context: format!("reading {}", path.display()), source: e },
+            _ => RuntimeError::Io {
+                context: format!("reading {}", path.display()),
+                source: e,
+            },
         })?;
         serde_json::from_slice(&bytes).map_err(|e| RuntimeError::Io {
             context: format!("reading {}", path.display()),
@@ -712,7 +776,8 @@ impl Runtime {
     }
 
     fn libcontainer(&self, id: &str) -> Result<Container, RuntimeError> {
-        Container::load(self.config.root.join("state").join(id)).map_err(|e| lc_err(id, "loading state", e))
+        Container::load(self.config.root.join("state").join(id))
+            .map_err(|e| lc_err(id, "loading state", e))
     }
 
     fn lock_shims(&self) -> std::sync::MutexGuard<'_, HashMap<String, Child>> {
@@ -723,20 +788,23 @@ impl Runtime {
     /// Collects the exit of a shim this process started, so it leaves no zombie.
     fn reap_shim(&self, id: &str) {
         let mut shims = self.lock_shims();
-        if let Some(child) = shims.get_mut(id) {
-            if let Ok(Some(_)) = child.try_wait() {
-                shims.remove(id);
-            }
+        if let Some(child) = shims.get_mut(id)
+            && let Ok(Some(_)) = child.try_wait()
+        {
+            shims.remove(id);
         }
     }
 
     fn shim_alive(&self, record: &Record) -> bool {
-        let Some(pid) = record.shim_pid else { return false };
+        let Some(pid) = record.shim_pid else {
+            return false;
+        };
         if let Some(child) = self.lock_shims().get_mut(&record.request.id) {
             return matches!(child.try_wait(), Ok(None));
         }
         // Not ours (we restarted): alive if the same process still holds the pid.
-        process_start_ticks(pid).is_some() && process_start_ticks(pid) == record.shim_start_ticks
+        process_start_ticks(pid).is_some()
+            && process_start_ticks(pid) == record.shim_start_ticks
             && !is_zombie(pid)
     }
 
@@ -758,17 +826,24 @@ pub fn chain_id(image: &Image) -> String {
         let diff = layer.diff_id.to_string();
         chain = Some(match chain {
             None => diff,
-            Some(prev) => format!("sha256:{}", hex::encode(Sha256::digest(format!("{prev} {diff}")))),
+            Some(prev) => format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(format!("{prev} {diff}")))
+            ),
         });
     }
-    chain.map(|c| c.trim_start_matches("sha256:").to_string()).unwrap_or_else(|| "empty".into())
+    chain
+        .map(|c| c.trim_start_matches("sha256:").to_string())
+        .unwrap_or_else(|| "empty".into())
 }
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn hostname(id: &str) -> String {
@@ -781,8 +856,14 @@ fn now() -> String {
 
 fn status_of(exit: &ExitRecord) -> ContainerStatus {
     match &exit.error {
-        Some(reason) => ContainerStatus::Broken { reason: reason.clone() },
-        None => ContainerStatus::Exited { code: exit.code, signal: exit.signal, oom_killed: exit.oom_killed },
+        Some(reason) => ContainerStatus::Broken {
+            reason: reason.clone(),
+        },
+        None => ContainerStatus::Exited {
+            code: exit.code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+        },
     }
 }
 
@@ -796,7 +877,11 @@ fn describe(status: &ContainerStatus) -> String {
 }
 
 fn lc_err(id: &str, action: &'static str, e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Libcontainer { id: id.into(), action, message: e.to_string() }
+    RuntimeError::Libcontainer {
+        id: id.into(),
+        action,
+        message: e.to_string(),
+    }
 }
 
 /// The start time of a process in clock ticks since boot (`/proc/<pid>/stat`
@@ -811,7 +896,11 @@ fn process_start_ticks(pid: i32) -> Option<u64> {
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)).map(|st| st == "Z"))
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3))
+                .map(|st| st == "Z")
+        })
         .unwrap_or(false)
 }
 
@@ -821,27 +910,42 @@ fn is_zombie(pid: i32) -> bool {
 /// need unsafe code).
 fn mount_disk(dir: &Path, bytes: u64) -> Result<(), RuntimeError> {
     if bytes < (16 << 20) {
-        return Err(SpecError::BadLimit { name: "disk_bytes", value: bytes, hint: "at least 16 MiB" }.into());
+        return Err(SpecError::BadLimit {
+            name: "disk_bytes",
+            value: bytes,
+            hint: "at least 16 MiB",
+        }
+        .into());
     }
     let image = dir.join("disk.img");
     let file = std::fs::File::create(&image).map_err(io_err("creating the disk image"))?;
-    file.set_len(bytes).map_err(io_err("sizing the disk image"))?;
+    file.set_len(bytes)
+        .map_err(io_err("sizing the disk image"))?;
     drop(file);
-    run(Command::new("mkfs.ext4").args(["-q", "-F", "-m", "0", "-E", "nodiscard"]).arg(&image))?;
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0", "-E", "nodiscard"])
+        .arg(&image))?;
     let mount_point = dir.join("disk");
     std::fs::create_dir_all(&mount_point).map_err(io_err("creating the disk mount point"))?;
-    run(Command::new("mount").args(["-o", "loop,nosuid,nodev"]).arg(&image).arg(&mount_point))
+    run(Command::new("mount")
+        .args(["-o", "loop,nosuid,nodev"])
+        .arg(&image)
+        .arg(&mount_point))
 }
 
 fn run(command: &mut Command) -> Result<(), RuntimeError> {
     let shown = format!("{command:?}");
-    let output = command.output().map_err(io_err(format!("running {shown}")))?;
+    let output = command
+        .output()
+        .map_err(io_err(format!("running {shown}")))?;
     if output.status.success() {
         Ok(())
     } else {
         Err(RuntimeError::Io {
             context: format!("running {shown}"),
-            source: std::io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+            source: std::io::Error::other(
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ),
         })
     }
 }
@@ -851,21 +955,36 @@ fn unmount_if_mounted(path: &Path) -> Result<(), RuntimeError> {
         Ok(()) => Ok(()),
         // Not mounted (EINVAL) or not there (ENOENT): nothing to undo.
         Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(RuntimeError::Io { context: format!("unmounting {}", path.display()), source: e.into() }),
+        Err(e) => Err(RuntimeError::Io {
+            context: format!("unmounting {}", path.display()),
+            source: e.into(),
+        }),
     }
 }
 
 /// Generated `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, bound read-only.
-fn etc_files(dir: &Path, hostname: &str) -> Result<Vec<libcontainer::oci_spec::runtime::Mount>, RuntimeError> {
+fn etc_files(
+    dir: &Path,
+    hostname: &str,
+) -> Result<Vec<libcontainer::oci_spec::runtime::Mount>, RuntimeError> {
     let etc = dir.join("etc");
     std::fs::create_dir_all(&etc).map_err(io_err("creating etc files"))?;
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
     let resolv = std::fs::read_to_string("/etc/resolv.conf")
         .ok()
-        .filter(|r| !r.lines().any(|l| l.trim_start().starts_with("nameserver 127.")))
+        .filter(|r| {
+            !r.lines()
+                .any(|l| l.trim_start().starts_with("nameserver 127."))
+        })
         .unwrap_or_else(|| "nameserver 1.1.1.1\nnameserver 8.8.8.8\n".into());
     let mut mounts = Vec::new();
-    for (name, content) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
+    for (name, content) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
         let path = etc.join(name);
         std::fs::write(&path, content).map_err(io_err(format!("writing {}", path.display())))?;
         mounts.push(
@@ -873,7 +992,12 @@ fn etc_files(dir: &Path, hostname: &str) -> Result<Vec<libcontainer::oci_spec::r
                 .destination(format!("/etc/{name}"))
                 .typ("bind")
                 .source(path)
-                .options(vec!["rbind".to_string(), "ro".to_string(), "nosuid".to_string(), "nodev".to_string()])
+                .options(vec![
+                    "rbind".to_string(),
+                    "ro".to_string(),
+                    "nosuid".to_string(),
+                    "nodev".to_string(),
+                ])
                 .build()
                 .map_err(SpecError::from)?,
         );

@@ -99,7 +99,10 @@ pub fn run(dir: &Path) -> i32 {
         .map(|b| b.with_stdout(out_w).with_stderr(err_w))
         .and_then(|b| b.validate_id())
         .and_then(|b| {
-            b.as_init(&config.bundle).with_systemd(false).with_detach(true).build()
+            b.as_init(&config.bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
         });
     let container = match container {
         Ok(c) => c,
@@ -124,7 +127,12 @@ pub fn run(dir: &Path) -> i32 {
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
-                let record = ended(None, None, false, Some(format!("waiting for the container: {e}")));
+                let record = ended(
+                    None,
+                    None,
+                    false,
+                    Some(format!("waiting for the container: {e}")),
+                );
                 return write_record(dir, &record);
             }
         }
@@ -193,16 +201,26 @@ fn spawn_pump(fd: OwnedFd, stream: Stream, log: Arc<LogWriter>) -> std::thread::
 pub(crate) fn oom_kills(cgroup_path: &Path) -> u64 {
     let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
     let candidates = [
-        (Path::new("/sys/fs/cgroup/memory").join(relative).join("memory.oom_control"), "oom_kill"),
-        (Path::new("/sys/fs/cgroup").join(relative).join("memory.events"), "oom_kill"),
+        (
+            Path::new("/sys/fs/cgroup/memory")
+                .join(relative)
+                .join("memory.oom_control"),
+            "oom_kill",
+        ),
+        (
+            Path::new("/sys/fs/cgroup")
+                .join(relative)
+                .join("memory.events"),
+            "oom_kill",
+        ),
     ];
     for (file, key) in candidates {
         if let Ok(text) = std::fs::read_to_string(&file) {
             for line in text.lines() {
-                if let Some(v) = line.strip_prefix(key).map(str::trim) {
-                    if let Ok(n) = v.parse() {
-                        return n;
-                    }
+                if let Some(v) = line.strip_prefix(key).map(str::trim)
+                    && let Ok(n) = v.parse()
+                {
+                    return n;
                 }
             }
         }

@@ -18,8 +18,7 @@ use libcontainer::oci_spec::runtime::{
     LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
     LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder,
     LinuxSeccompBuilder, LinuxSeccompOperator, LinuxSyscallBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    UserBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 use oci_spec::OciSpecError;
 use oci_spec::image::ImageConfiguration;
@@ -88,9 +87,7 @@ pub enum SpecError {
     )]
     PrivilegedRefused,
     /// Neither the task nor the image says what to run.
-    #[error(
-        "nothing to run: the image has no entrypoint or command; give the task a command"
-    )]
+    #[error("nothing to run: the image has no entrypoint or command; give the task a command")]
     NoCommand,
     /// An environment entry is not `KEY=value`.
     #[error("environment entry {0:?} is not KEY=value")]
@@ -232,7 +229,12 @@ const ENOSYS: u32 = 38;
 pub fn default_seccomp() -> Result<LinuxSeccomp, SpecError> {
     let mut syscalls = vec![
         LinuxSyscallBuilder::default()
-            .names(DENIED_SYSCALLS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .names(
+                DENIED_SYSCALLS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .action(LinuxSeccompAction::ScmpActErrno)
             .errno_ret(EPERM)
             .build()?,
@@ -260,7 +262,11 @@ pub fn default_seccomp() -> Result<LinuxSeccomp, SpecError> {
     }
     Ok(LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActAllow)
-        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        .architectures(vec![
+            Arch::ScmpArchX86_64,
+            Arch::ScmpArchX86,
+            Arch::ScmpArchX32,
+        ])
         .syscalls(syscalls)
         .build()?)
 }
@@ -303,7 +309,11 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
     }
     let image_config = inputs.image.config().as_ref();
     let args = process_args(task, image_config)?;
-    let env = merge_env(image_config.and_then(|c| c.env().as_ref()), &task.env, &inputs.additions.env)?;
+    let env = merge_env(
+        image_config.and_then(|c| c.env().as_ref()),
+        &task.env,
+        &inputs.additions.env,
+    )?;
     let cwd = task
         .working_dir
         .clone()
@@ -313,7 +323,10 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
     if !cwd.starts_with('/') {
         return Err(SpecError::BadWorkingDir(cwd));
     }
-    let user_name = task.user.clone().or_else(|| image_config.and_then(|c| c.user().clone()));
+    let user_name = task
+        .user
+        .clone()
+        .or_else(|| image_config.and_then(|c| c.user().clone()));
     let (uid, gid) = match user_name.as_deref().filter(|u| !u.is_empty()) {
         Some(user) => resolve_user(user, inputs.rootfs)?,
         None => (0, 0),
@@ -373,20 +386,31 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
         .seccomp(default_seccomp()?)
         .devices(inputs.additions.devices);
     if let Some(map) = task.user_namespace {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build()?);
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()?,
+        );
         let mapping = LinuxIdMappingBuilder::default()
             .host_id(map.host_id)
             .container_id(0u32)
             .size(map.size)
             .build()?;
-        linux = linux.uid_mappings(vec![mapping]).gid_mappings(vec![mapping]);
+        linux = linux
+            .uid_mappings(vec![mapping])
+            .gid_mappings(vec![mapping]);
     }
     let linux = linux.namespaces(namespaces).build()?;
 
     let mut spec = Spec::default();
     spec.set_hostname(Some(inputs.hostname.to_string()));
     spec.set_process(Some(process));
-    spec.set_root(Some(RootBuilder::default().path(inputs.rootfs).readonly(false).build()?));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path(inputs.rootfs)
+            .readonly(false)
+            .build()?,
+    ));
     let mut mounts = default_mounts(task.user_namespace.is_some())?;
     mounts.extend(inputs.additions.mounts);
     spec.set_mounts(Some(mounts));
@@ -400,7 +424,9 @@ fn process_args(
 ) -> Result<Vec<String>, SpecError> {
     let entrypoint = match &task.entrypoint {
         Some(e) => e.clone(),
-        None => image.and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
+        None => image
+            .and_then(|c| c.entrypoint().clone())
+            .unwrap_or_default(),
     };
     // Like Docker: a new entrypoint drops the image's command.
     let command = match (&task.command, &task.entrypoint) {
@@ -435,12 +461,18 @@ fn merge_env(
         }
         merged.insert(key.to_string(), value.to_string());
     }
-    Ok(merged.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    Ok(merged
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect())
 }
 
 /// Resolves `user[:group]` against the image's `/etc/passwd` and `/etc/group`.
 fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
-    let bad = |reason: String| SpecError::BadUser { user: spec.to_string(), reason };
+    let bad = |reason: String| SpecError::BadUser {
+        user: spec.to_string(),
+        reason,
+    };
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -452,8 +484,9 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
             (uid, gid.unwrap_or(uid))
         }
         Err(_) => {
-            let fields = lookup(&passwd, |f| f.first() == Some(&user))
-                .ok_or_else(|| bad("no such user in the image's /etc/passwd; use a numeric uid".into()))?;
+            let fields = lookup(&passwd, |f| f.first() == Some(&user)).ok_or_else(|| {
+                bad("no such user in the image's /etc/passwd; use a numeric uid".into())
+            })?;
             match (parse_id(fields.get(2)), parse_id(fields.get(3))) {
                 (Some(uid), Some(gid)) => (uid, gid),
                 _ => return Err(bad("malformed /etc/passwd entry in the image".into())),
@@ -467,7 +500,9 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
             Err(_) => {
                 let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
                 let fields = lookup(&groups, |f| f.first() == Some(&g)).ok_or_else(|| {
-                    bad(format!("no group {g:?} in the image's /etc/group; use a numeric gid"))
+                    bad(format!(
+                        "no group {g:?} in the image's /etc/group; use a numeric gid"
+                    ))
                 })?;
                 parse_id(fields.get(2))
                     .ok_or_else(|| bad("malformed /etc/group entry in the image".into()))?
@@ -477,8 +512,10 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
     Ok((uid, gid))
 }
 
-fn lookup<'a>(file: &'a str, matches: impl Fn(&[&str]) -> bool) -> Option<Vec<&'a str>> {
-    file.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| matches(f))
+fn lookup(file: &str, matches: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
+    file.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| matches(f))
 }
 
 fn parse_id(field: Option<&&str>) -> Option<u32> {
@@ -536,8 +573,22 @@ fn resources(
     }
     // Deny every device, then allow the standard pseudo-devices and the ones
     // the task was given (GPUs).
-    let mut rules = vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build()?];
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    let mut rules = vec![
+        LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()?,
+    ];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         rules.push(
             LinuxDeviceCgroupBuilder::default()
                 .allow(true)
@@ -581,9 +632,15 @@ fn masked_paths() -> Vec<String> {
 }
 
 fn readonly_paths() -> Vec<String> {
-    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-        .map(String::from)
-        .to_vec()
+    [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn default_mounts(user_namespace: bool) -> Result<Vec<Mount>, SpecError> {
@@ -597,22 +654,53 @@ fn default_mounts(user_namespace: bool) -> Result<Vec<Mount>, SpecError> {
     };
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ],
         )?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
     ];
     if user_namespace {
         // A user namespace may not mount sysfs for a network namespace it does
         // not own; bind the host's read-only instead, as runc does.
-        mounts.push(mount("/sys", "none", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"])?);
+        mounts.push(mount(
+            "/sys",
+            "none",
+            "/sys",
+            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+        )?);
     } else {
-        mounts.push(mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?);
+        mounts.push(mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?);
         mounts.push(mount(
             "/sys/fs/cgroup",
             "cgroup",
