@@ -460,3 +460,40 @@ fn unpacked_images_are_shared_and_collected_when_no_container_uses_them() {
     assert_eq!(unpacked(), 0);
     assert!(f.image.blobs().all(|d| !f.runtime.store().contains(d)));
 }
+
+#[test]
+fn following_the_logs_of_a_running_container_ends_when_it_exits() {
+    let f = fixture();
+    let id = unique("follow");
+    f.create(
+        &id,
+        shell("for i in 1 2 3 4 5; do echo line $i; sleep 0.05; done; echo done >&2"),
+    );
+    f.runtime.start(&id).unwrap();
+    let query = fog_runtime::logs::LogQuery {
+        follow: true,
+        ..Default::default()
+    };
+    let lines: Vec<String> = f
+        .runtime
+        .logs(&id, query)
+        .unwrap()
+        .map(|l| {
+            let l = l.unwrap();
+            format!(
+                "{} {}",
+                l.stream.as_str(),
+                String::from_utf8_lossy(&l.content)
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        ["line 1", "line 2", "line 3", "line 4", "line 5"]
+            .map(|l| format!("stdout {l}"))
+            .into_iter()
+            .chain(["stderr done".to_string()])
+            .collect::<Vec<_>>()
+    );
+    f.runtime.delete(&id).unwrap();
+}

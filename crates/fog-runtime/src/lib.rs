@@ -1,17 +1,17 @@
 //! `fog-runtime`: daemonless containers for fogmarket's workers.
 //!
-//! [`image`] keeps a content-addressed blob store shared by all containers
-//! and loads uploaded image archives (OCI layout or `docker save`) into it,
-//! every blob verified against its digest. [`layer`] applies layers: each blob is checked
-//! against the manifest's digest and the image config's `diff_id`, then
-//! applied to a root filesystem with OCI whiteouts, resolving every path
-//! inside the root so that no layer can write outside it.
-//! [`layer::unpack_layers`] builds a root from a stack of layers in a staging
-//! directory and moves it into place only when all of them checked out.
-//!
-//! Not yet here (see ARCHITECTURE.md): registry pulls, the content-addressed
-//! layer cache, containers through libcontainer, limits, hardening, logs,
-//! networking, GPUs and recovery. The runtime knows nothing of markets.
+//! [`runtime::Runtime`] is the API the worker uses: create a container from
+//! an [`image::Image`] and a [`spec::TaskSpec`], start, wait, stop, kill,
+//! delete, read its status and logs, and find containers again after a
+//! restart. Images come from a registry ([`registry`]) or an uploaded archive
+//! ([`image`]) into a content-addressed blob store, every blob verified;
+//! [`layer`] unpacks them with whiteouts and never writes outside the root.
+//! Each container runs through libcontainer in its own [`shim`] process,
+//! under the deal's limits and the hardening of [`spec`], on the network of
+//! [`network`], with GPUs from [`gpu`] descriptions and output in
+//! size-capped [`logs`]. [`check`] is `fog worker check`; [`busybox`] builds
+//! the tiny image it and the benchmark start. The runtime knows nothing of
+//! markets. ARCHITECTURE.md has the layout on disk and the invariants.
 //!
 //! ```
 //! use fog_runtime::layer::{Compression, Digest, LayerBlob, unpack_layers};

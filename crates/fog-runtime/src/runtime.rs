@@ -35,6 +35,7 @@ use sha2::{Digest as _, Sha256};
 use crate::gpu::GpuDevice;
 use crate::image::{BlobStore, Image};
 use crate::layer::LayerError;
+use crate::logs::{LogQuery, LogReader};
 use crate::network::{Network, NetworkConfig, NetworkError, NetworkMode};
 use crate::shim::{EXIT_RECORD, ExitRecord, SHIM_CONFIG, ShimConfig, write_atomically};
 use crate::spec::{self, Additions, SpecError, SpecInputs, TaskSpec};
@@ -177,6 +178,9 @@ pub enum RuntimeError {
     /// Networking failed.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// The log could not be read.
+    #[error(transparent)]
+    Logs(#[from] crate::logs::LogError),
     /// A GPU description was unusable.
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
@@ -622,6 +626,26 @@ impl Runtime {
             std::fs::remove_dir_all(&dir).map_err(io_err(format!("removing {}", dir.display())))?;
         }
         Ok(())
+    }
+
+    /// Reads the container's output as `query` says; with `query.follow`,
+    /// the lines keep coming until the container has ended.
+    pub fn logs(
+        &self,
+        id: &str,
+        query: LogQuery,
+    ) -> Result<LogReader<impl FnMut() -> bool + '_>, RuntimeError> {
+        let path = self.log_path(id)?;
+        let id = id.to_string();
+        // The shim writes exit.json only after the log pumps drained, so
+        // "ended" means every line is in the file.
+        let ended = move || {
+            !matches!(
+                self.status(&id),
+                Ok(ContainerStatus::Created | ContainerStatus::Running)
+            )
+        };
+        LogReader::open(path, query, ended).map_err(RuntimeError::from)
     }
 
     /// The container's log file (CRI format; see [`crate::logs`]).
