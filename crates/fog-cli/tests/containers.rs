@@ -35,6 +35,13 @@ fn config(root: &Path) -> RuntimeConfig {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
+    // Traversable, as /var/lib is: a user-namespaced container's root must
+    // reach its own root filesystem.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
     let root = dir.path().join("runtime");
     let (runtime, _) = Runtime::open(config(&root)).unwrap();
     let image = fog_runtime::busybox::image(runtime.store()).unwrap();
@@ -495,5 +502,28 @@ fn following_the_logs_of_a_running_container_ends_when_it_exits() {
             .chain(["stderr done".to_string()])
             .collect::<Vec<_>>()
     );
+    f.runtime.delete(&id).unwrap();
+}
+
+#[test]
+fn a_user_namespace_maps_the_containers_root_to_an_unprivileged_host_user() {
+    let f = fixture();
+    let id = unique("userns");
+    let mut task =
+        shell("id -u; cat /proc/self/uid_map; echo written > /tmp/file && cat /tmp/file");
+    task.user_namespace = Some(fog_runtime::spec::IdMapping {
+        host_id: 200_000,
+        size: 65_536,
+    });
+    assert_eq!(f.run(&id, task), exited(0));
+    let log = f.log(&id);
+    assert!(log.contains(" 0\n"), "{log}");
+    let map: Vec<&str> = log
+        .lines()
+        .find(|l| l.contains("200000"))
+        .map(|l| l.split_whitespace().rev().take(3).collect())
+        .unwrap_or_default();
+    assert_eq!(map, vec!["65536", "200000", "0"], "{log}");
+    assert!(log.contains("written"), "{log}");
     f.runtime.delete(&id).unwrap();
 }

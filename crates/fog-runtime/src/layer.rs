@@ -400,6 +400,14 @@ fn relative_path(raw: &Path, shown: &str) -> Result<PathBuf, LayerError> {
     Ok(rel)
 }
 
+/// Resolves `rel` inside `root` as [`resolve`] does, creating missing
+/// directories on the way: for preparing paths in a root that an image made.
+pub(crate) fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf, LayerError> {
+    let shown = rel.display().to_string();
+    let rel = relative_path(rel.strip_prefix("/").unwrap_or(rel), &shown)?;
+    resolve(root, &rel, &shown, true)
+}
+
 /// Resolves `rel` inside `root`, following symlinks as `openat2(RESOLVE_IN_ROOT)`
 /// would (absolute targets count from the root) and refusing any step above
 /// the root. With `create`, missing directories are created on the way.

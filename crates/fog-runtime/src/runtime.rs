@@ -394,6 +394,9 @@ impl Runtime {
                 additions,
             },
         )?;
+        if record.request.task.user_namespace.is_some() {
+            prepare_mount_points(&rootfs, spec.mounts().as_deref().unwrap_or_default())?;
+        }
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(io_err("creating the bundle"))?;
         spec.save(bundle.join("config.json"))
@@ -452,8 +455,16 @@ impl Runtime {
         // The shim's own log says why (libcontainer logs there); the
         // directory is removed with the failed container, so quote it.
         self.reap_shim(&id);
-        let details = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default();
-        let details: Vec<&str> = details.lines().rev().take(5).collect();
+        // libcontainer's init process logs to the container's stderr.
+        let details = std::fs::read_to_string(dir.join("shim.log")).unwrap_or_default()
+            + &std::fs::read_to_string(dir.join("container.log")).unwrap_or_default();
+        let errors: Vec<&str> = details.lines().filter(|l| l.contains("ERROR")).collect();
+        let lines: Vec<&str> = if errors.is_empty() {
+            details.lines().collect()
+        } else {
+            errors
+        };
+        let details: Vec<&str> = lines.into_iter().rev().take(5).collect();
         let details = details.into_iter().rev().collect::<Vec<_>>().join(" | ");
         let message = if details.is_empty() {
             message
@@ -984,6 +995,40 @@ fn unmount_if_mounted(path: &Path) -> Result<(), RuntimeError> {
             source: e.into(),
         }),
     }
+}
+
+/// Creates every mount's destination in the root, as the host's root: in a
+/// user namespace the container's root may not write to the image's files.
+/// Paths resolve inside the root (an image's symlinks cannot point them out).
+fn prepare_mount_points(
+    rootfs: &Path,
+    mounts: &[libcontainer::oci_spec::runtime::Mount],
+) -> Result<(), RuntimeError> {
+    for mount in mounts {
+        let destination = mount.destination();
+        let Some(parent) = destination.parent() else {
+            continue;
+        };
+        let Some(name) = destination.file_name() else {
+            continue;
+        };
+        let dir = crate::layer::resolve_in_root(rootfs, parent)?;
+        let path = dir.join(name);
+        if path.symlink_metadata().is_ok() {
+            continue;
+        }
+        let is_file = mount.source().as_ref().is_some_and(|s| s.is_file());
+        let made = if is_file {
+            std::fs::File::create(&path).map(drop)
+        } else {
+            std::fs::create_dir(&path)
+        };
+        made.map_err(io_err(format!(
+            "creating mount point {}",
+            destination.display()
+        )))?;
+    }
+    Ok(())
 }
 
 /// Generated `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, bound read-only.

@@ -106,7 +106,14 @@ pub fn run(dir: &Path) -> i32 {
         });
     let container = match container {
         Ok(c) => c,
-        Err(e) => return report_failure(dir, &format!("creating the container: {e}")),
+        Err(e) => {
+            // libcontainer's init explains itself on the container's stderr;
+            // the failed build dropped every write end, so this ends.
+            for (reader, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+                let _ = log.copy_from(stream, std::fs::File::from(reader));
+            }
+            return report_failure(dir, &format!("creating the container: {e}"));
+        }
     };
     let Some(pid) = container.pid() else {
         return report_failure(dir, "libcontainer created the container without a pid");
