@@ -101,12 +101,21 @@ impl Fixture {
     }
 }
 
+/// Whether this host runs the unified cgroup hierarchy (v2) only.
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// A container's cgroup file: under the controller's hierarchy on v1, in
+/// the one hierarchy on v2.
 fn cgroup_file(controller: &str, id: &str, file: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join("fog-test")
-        .join(id)
-        .join(file)
+    let root = Path::new("/sys/fs/cgroup");
+    let root = if cgroup_v2() {
+        root.to_path_buf()
+    } else {
+        root.join(controller)
+    };
+    root.join("fog-test").join(id).join(file)
 }
 
 fn exited(code: i32) -> ContainerStatus {
@@ -159,8 +168,13 @@ fn a_cpu_spinner_is_throttled_to_its_quota() {
     };
     f.create(&id, task);
     f.runtime.start(&id).unwrap();
-    let quota = std::fs::read_to_string(cgroup_file("cpu", &id, "cpu.cfs_quota_us")).unwrap();
-    assert_eq!(quota.trim(), "20000");
+    if cgroup_v2() {
+        let max = std::fs::read_to_string(cgroup_file("cpu", &id, "cpu.max")).unwrap();
+        assert_eq!(max.trim(), "20000 100000");
+    } else {
+        let quota = std::fs::read_to_string(cgroup_file("cpu", &id, "cpu.cfs_quota_us")).unwrap();
+        assert_eq!(quota.trim(), "20000");
+    }
     f.eventually("the spinner to be throttled", || {
         let stat = std::fs::read_to_string(cgroup_file("cpu", &id, "cpu.stat")).unwrap();
         stat.lines()
@@ -446,9 +460,12 @@ fn a_recorded_gpu_description_becomes_device_nodes_and_cgroup_rules() {
     let log = f.log(&id);
     assert!(log.contains("511,   0") || log.contains("511, 0"), "{log}");
     assert!(log.contains("226, 128"), "{log}");
-    let rules = std::fs::read_to_string(cgroup_file("devices", &id, "devices.list")).unwrap();
-    assert!(rules.contains("c 511:0 rwm"), "{rules}");
-    assert!(rules.contains("c 226:128 rwm"), "{rules}");
+    // cgroup v1 lists the allowed devices; v2 enforces them in eBPF, unlisted.
+    if !cgroup_v2() {
+        let rules = std::fs::read_to_string(cgroup_file("devices", &id, "devices.list")).unwrap();
+        assert!(rules.contains("c 511:0 rwm"), "{rules}");
+        assert!(rules.contains("c 226:128 rwm"), "{rules}");
+    }
     f.runtime.delete(&id).unwrap();
 }
 
