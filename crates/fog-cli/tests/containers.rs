@@ -232,7 +232,7 @@ fn the_writable_layer_is_limited_to_the_deals_disk() {
 fn the_container_runs_hardened() {
     let f = fixture();
     let id = unique("hardened");
-    let script = "grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status; \
+    let script = "grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd|SigIgn):' /proc/self/status; \
         unshare -n true 2>/dev/null && echo unshare=allowed || echo unshare=refused; \
         mount -t tmpfs none /mnt 2>/dev/null && echo mount=allowed || echo mount=refused; \
         (echo 1 > /proc/sys/kernel/panic) 2>/dev/null && echo procsys=writable || echo procsys=readonly; \
@@ -242,6 +242,10 @@ fn the_container_runs_hardened() {
     assert_eq!(f.run(&id, shell(script)), exited(0));
     let log = f.log(&id);
     assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    // SIGPIPE starts at its default (the Rust shim's ignored SIGPIPE is not inherited).
+    let ignored = log.lines().find_map(|l| l.split("SigIgn:\t").nth(1)).unwrap();
+    let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert_eq!(ignored & (1 << (13 - 1)), 0, "SIGPIPE ignored: {log}");
     assert!(log.contains("Seccomp:\t2"), "{log}");
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT AUDIT_WRITE
     assert!(log.contains("CapEff:\t00000000200405fb"), "{log}");
@@ -279,13 +283,22 @@ fn a_privileged_container_is_refused() {
 }
 
 #[test]
-fn the_user_is_resolved_from_the_images_passwd() {
+fn the_user_is_resolved_from_the_images_passwd_and_runs_without_capabilities() {
     let f = fixture();
     let id = unique("user");
-    let mut task = shell("id -u; id -g");
+    let mut task = shell("id -u; id -g; id -G; grep CapEff /proc/self/status");
     task.user = Some("nobody".into());
     assert_eq!(f.run(&id, task), exited(0));
-    assert!(f.log(&id).contains("65534\n"), "{}", f.log(&id));
+    let log = f.log(&id);
+    assert!(log.contains("65534\n"), "{log}");
+    assert!(
+        !log.contains(" 0\n") && !log.contains(" 0 "),
+        "no root group: {log}"
+    );
+    assert!(
+        log.contains("CapEff:\t0000000000000000"),
+        "a user has no capabilities: {log}"
+    );
     f.runtime.delete(&id).unwrap();
 }
 
@@ -543,4 +556,50 @@ fn a_user_namespace_maps_the_containers_root_to_an_unprivileged_host_user() {
     assert_eq!(map, vec!["65536", "200000", "0"], "{log}");
     assert!(log.contains("written"), "{log}");
     f.runtime.delete(&id).unwrap();
+}
+
+#[test]
+fn a_user_namespace_reaching_the_hosts_own_users_is_refused() {
+    let f = fixture();
+    let mut task = shell("true");
+    task.user_namespace = Some(fog_runtime::spec::IdMapping {
+        host_id: 0,
+        size: 65_536,
+    });
+    let request = ContainerRequest {
+        id: unique("userns-root"),
+        task,
+        ..Default::default()
+    };
+    let err = f.runtime.create(&request, &f.image).unwrap_err();
+    assert!(
+        err.to_string().contains("map to host ids from 100000 up"),
+        "{err}"
+    );
+    assert!(f.runtime.list().unwrap().is_empty());
+}
+
+#[test]
+fn an_image_user_file_linked_to_a_host_file_is_not_read() {
+    let f = fixture();
+    // The image's /etc/passwd points at the host's: the runtime must not
+    // follow it out of the root, so the name does not resolve.
+    let root = f
+        .root
+        .join("images")
+        .join(fog_runtime::runtime::chain_id(&f.image));
+    let id = unique("passwd-link");
+    f.create(&id, shell("true"));
+    f.runtime.delete(&id).unwrap();
+    std::fs::remove_file(root.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("etc/passwd")).unwrap();
+    let mut task = shell("true");
+    task.user = Some("root".into());
+    let request = ContainerRequest {
+        id: unique("passwd-link2"),
+        task,
+        ..Default::default()
+    };
+    let err = f.runtime.create(&request, &f.image).unwrap_err();
+    assert!(err.to_string().contains("no such user"), "{err}");
 }

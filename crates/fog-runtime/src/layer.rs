@@ -274,6 +274,13 @@ fn apply_archive<R: Read>(
             continue;
         }
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT) {
+            // `.wh..` would name the parent directory, `.wh.` the directory itself.
+            if hidden.is_empty() || hidden == "." || hidden == ".." {
+                return Err(LayerError::Escape {
+                    entry: shown,
+                    why: "a whiteout must name an entry of its directory".into(),
+                });
+            }
             let dir = resolve(root, &parent_rel, &shown, true)?;
             let target = dir.join(hidden);
             if target.symlink_metadata().is_ok() {
@@ -299,6 +306,7 @@ fn apply_archive<R: Read>(
                     fs::create_dir(&target)
                         .map_err(io_err(format!("creating {}", target.display())))?;
                 }
+                set_owner(&target, entry.header())?;
                 set_mode(&target, entry.header().mode().unwrap_or(0o755))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -306,6 +314,7 @@ fn apply_archive<R: Read>(
                     .map_err(io_err(format!("creating {}", target.display())))?;
                 io::copy(&mut entry, &mut out)
                     .map_err(io_err(format!("writing {}", target.display())))?;
+                set_owner(&target, entry.header())?;
                 set_mode(&target, entry.header().mode().unwrap_or(0o644))?;
             }
             tar::EntryType::Symlink => {
@@ -319,6 +328,7 @@ fn apply_archive<R: Read>(
                 // Stored as written: it is resolved inside the root whenever followed.
                 std::os::unix::fs::symlink(&link, &target)
                     .map_err(io_err(format!("creating symlink {}", target.display())))?;
+                set_owner(&target, entry.header())?;
             }
             tar::EntryType::Link => {
                 let link = entry
@@ -408,6 +418,28 @@ pub(crate) fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf, LayerE
     resolve(root, &rel, &shown, true)
 }
 
+/// Reads a small regular file of an unpacked image (`/etc/passwd`...),
+/// resolved inside `root` and never through a symlink out of it; `None` if
+/// it is missing, not a regular file or larger than `max` bytes.
+pub(crate) fn read_image_file(root: &Path, rel: &Path, max: u64) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = rel.display().to_string();
+    let rel = relative_path(rel.strip_prefix("/").unwrap_or(rel), &shown).ok()?;
+    let path = resolve(root, &rel, &shown, false).ok()?;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits() | nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// Resolves `rel` inside `root`, following symlinks as `openat2(RESOLVE_IN_ROOT)`
 /// would (absolute targets count from the root) and refusing any step above
 /// the root. With `create`, missing directories are created on the way.
@@ -487,9 +519,22 @@ fn remove_any(path: &Path) -> Result<(), LayerError> {
     }
 }
 
+/// Gives the entry its owner from the layer (without following a symlink),
+/// so images that run as a user own their files. Only root can; an
+/// unprivileged unpack (tests, tools) keeps its own ownership.
+fn set_owner(path: &Path, header: &tar::Header) -> Result<(), LayerError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let id = |v: io::Result<u64>| v.ok().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    std::os::unix::fs::lchown(path, Some(id(header.uid())), Some(id(header.gid())))
+        .map_err(io_err(format!("setting the owner of {}", path.display())))
+}
+
 fn set_mode(path: &Path, mode: u32) -> Result<(), LayerError> {
     use std::os::unix::fs::PermissionsExt;
-    // setuid/setgid/sticky bits stay off: containers run without privileges.
-    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o777))
+    // setuid/setgid stay off (no_new_privs would ignore them anyway); the
+    // sticky bit stays (a shared /tmp needs it).
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o1777))
         .map_err(io_err(format!("setting the mode of {}", path.display())))
 }

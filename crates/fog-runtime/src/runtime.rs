@@ -143,6 +143,9 @@ pub struct Recovery {
     pub lost: Vec<String>,
     /// Half-created or half-deleted containers that were removed.
     pub removed: Vec<String>,
+    /// Containers recovery could not finish, with why: the rest was still
+    /// recovered; opening again (or deleting them) retries.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Why a runtime operation failed.
@@ -253,6 +256,20 @@ impl Runtime {
             std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
         let store = BlobStore::open(&config.root.join("blobs"))?;
+        // Nobody but root reads images, state or containers: a container's
+        // root holds files its tenant chose (setuid binaries included).
+        // `containers/` stays traversable for user-namespaced containers,
+        // whose own directories are the only ones opened to them.
+        for (sub, mode) in [
+            ("", 0o711),
+            ("containers", 0o711),
+            ("images", 0o700),
+            ("state", 0o700),
+            ("network", 0o700),
+            ("blobs", 0o700),
+        ] {
+            set_mode(&config.root.join(sub), mode)?;
+        }
         let network = Network::open(&config.root.join("network"), NetworkConfig::default())?;
         let runtime = Self {
             config,
@@ -300,11 +317,27 @@ impl Runtime {
             return Err(SpecError::PrivilegedRefused.into());
         }
         let dir = self.container_dir(id);
-        if dir.exists() {
-            return Err(RuntimeError::Exists(id.clone()));
+        // Claiming the directory is the atomic test for a taken id.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RuntimeError::Exists(id.clone()));
+            }
+            Err(e) => return Err(io_err(format!("creating {}", dir.display()))(e)),
         }
-        let lower = self.unpacked_image(image)?;
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let mode = if request.task.user_namespace.is_some() {
+            0o711
+        } else {
+            0o700
+        };
+        let lower = set_mode(&dir, mode).and_then(|()| self.unpacked_image(image));
+        let lower = match lower {
+            Ok(lower) => lower,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let mut record = Record {
             request: request.clone(),
             image_manifest: image.manifest.to_string(),
@@ -494,7 +527,13 @@ impl Runtime {
             // once would notify the wrong container (seen in tests). Starts
             // are serialised, and the runtime only uses absolute paths.
             let _one_at_a_time = START.lock().unwrap_or_else(|p| p.into_inner());
-            container.start().map_err(|e| lc_err(id, "starting", e))?;
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            let started = container.start();
+            // libcontainer does not change back when the notify fails.
+            if std::env::current_dir().ok().as_ref() != Some(&cwd) {
+                let _ = std::env::set_current_dir(&cwd);
+            }
+            started.map_err(|e| lc_err(id, "starting", e))?;
         }
         record.started = true;
         self.save(&record)
@@ -512,9 +551,13 @@ impl Runtime {
             if let Some(exit) = self.exit_record(id) {
                 return Ok(status_of(&exit));
             }
-            return Ok(ContainerStatus::Broken {
-                reason: "its shim is gone".into(),
-            });
+            // Lost: kill what is left and release it now, not at the next restart.
+            self.mark_lost(id)?;
+            return Ok(self.exit_record(id).map(|e| status_of(&e)).unwrap_or(
+                ContainerStatus::Broken {
+                    reason: "its shim is gone".into(),
+                },
+            ));
         }
         Ok(if record.started {
             ContainerStatus::Running
@@ -630,8 +673,11 @@ impl Runtime {
         {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
-        self.reap_shim(id);
-        self.lock_shims().remove(id);
+        // A shim we started and killed: collect it, so it leaves no zombie.
+        if let Some(mut child) = self.lock_shims().remove(id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         self.release_host_resources(id, &dir)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err(format!("removing {}", dir.display())))?;
@@ -709,19 +755,17 @@ impl Runtime {
                         recovery.reattached.push(id.clone());
                         live.push(id);
                     } else if record.shim_pid.is_some() {
-                        self.mark_lost(&id)?;
-                        recovery.lost.push(id.clone());
-                        live.push(id);
+                        live.push(id.clone());
+                        match self.mark_lost(&id) {
+                            Ok(()) => recovery.lost.push(id),
+                            Err(e) => recovery.failed.push((id, e.to_string())),
+                        }
                     } else {
                         // Crashed before the shim started: nothing ran.
-                        self.delete(&id)?;
-                        recovery.removed.push(id);
+                        self.remove_during_recovery(&id, &mut recovery);
                     }
                 }
-                _ => {
-                    self.delete(&id)?;
-                    recovery.removed.push(id);
-                }
+                _ => self.remove_during_recovery(&id, &mut recovery),
             }
         }
         // libcontainer state without a container directory.
@@ -730,16 +774,27 @@ impl Runtime {
             let entry = entry.map_err(io_err("listing libcontainer state"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !live.contains(&name) && valid_id(&name) {
-                self.delete(&name)?;
-                recovery.removed.push(name);
+                self.remove_during_recovery(&name, &mut recovery);
             }
         }
-        if self.config.owns_host_networks {
-            self.network.clean_orphans(&live)?;
+        if self.config.owns_host_networks
+            && let Err(e) = self.network.clean_orphans(&live)
+        {
+            recovery.failed.push(("network".into(), e.to_string()));
         }
         recovery.removed.sort();
         recovery.removed.dedup();
         Ok(recovery)
+    }
+
+    fn remove_during_recovery(&self, id: &str, recovery: &mut Recovery) {
+        match self.delete(id) {
+            Ok(()) => recovery.removed.push(id.to_string()),
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "recovery could not remove a container");
+                recovery.failed.push((id.to_string(), e.to_string()));
+            }
+        }
     }
 
     /// The shim of `id` died without recording an end: kill what is left of
@@ -924,7 +979,7 @@ fn lc_err(id: &str, action: &'static str, e: impl std::fmt::Display) -> RuntimeE
 fn process_start_ticks(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     rest.split(' ').nth(19)?.parse().ok()
 }
 
@@ -966,6 +1021,12 @@ fn mount_disk(dir: &Path, bytes: u64) -> Result<(), RuntimeError> {
         .args(["-o", "loop,nosuid,nodev"])
         .arg(&image)
         .arg(&mount_point))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err(format!("setting the mode of {}", path.display())))
 }
 
 fn run(command: &mut Command) -> Result<(), RuntimeError> {

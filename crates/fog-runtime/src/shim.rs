@@ -26,6 +26,7 @@ use std::sync::Arc;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
+use nix::sys::signal::{SigHandler, Signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,11 @@ pub fn run(dir: &Path) -> i32 {
         Ok(p) => p,
         Err(e) => return report_failure(dir, &format!("pipe: {e}")),
     };
+    // Rust starts every program with SIGPIPE ignored, and a clone inherits
+    // that: the container's processes must start with the default instead.
+    if let Err(e) = sigpipe(SigHandler::SigDfl) {
+        return report_failure(dir, &format!("restoring SIGPIPE for the container: {e}"));
+    }
     let container = ContainerBuilder::new(config.id.clone(), SyscallType::default())
         .with_executor(DefaultExecutor {})
         .with_root_path(&config.state_root)
@@ -104,6 +110,8 @@ pub fn run(dir: &Path) -> i32 {
                 .with_detach(true)
                 .build()
         });
+    // Ignored again for the shim: a runtime gone away must not kill it.
+    let _ = sigpipe(SigHandler::SigIgn);
     let container = match container {
         Ok(c) => c,
         Err(e) => {
@@ -124,8 +132,9 @@ pub fn run(dir: &Path) -> i32 {
         spawn_pump(out_r, Stream::Stdout, log.clone()),
         spawn_pump(err_r, Stream::Stderr, log),
     ];
-    println!("created {pid}");
-    let _ = std::io::stdout().flush();
+    // The runtime may be gone: a failed write must not end the shim.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "created {pid}").and_then(|()| stdout.flush());
 
     let status = loop {
         match waitpid(pid, None) {
@@ -167,11 +176,20 @@ fn ended(code: Option<i32>, signal: Option<i32>, oom: bool, error: Option<String
     }
 }
 
+/// Sets SIGPIPE's disposition (default or ignored; never a handler).
+#[allow(unsafe_code)]
+fn sigpipe(handler: SigHandler) -> nix::Result<()> {
+    debug_assert!(matches!(handler, SigHandler::SigDfl | SigHandler::SigIgn));
+    // SAFETY: only SIG_DFL or SIG_IGN is installed, so no handler code can
+    // ever run in signal context; the shim has a single thread here.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, handler) }.map(drop)
+}
+
 /// Reports a failure before the container ran: on stdout for the waiting
 /// runtime, and as the exit record for anyone reading later.
 fn report_failure(dir: &Path, message: &str) -> i32 {
-    println!("error {}", message.replace('\n', " "));
-    let _ = std::io::stdout().flush();
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "error {}", message.replace('\n', " ")).and_then(|()| stdout.flush());
     write_record(dir, &ended(None, None, false, Some(message.to_string())));
     1
 }

@@ -62,7 +62,8 @@ pub struct Limits {
     pub cpu_millicores: Option<u64>,
     /// Memory (and, on cgroup v1, memory + swap) in bytes.
     pub memory_bytes: Option<u64>,
-    /// Number of processes and threads.
+    /// Number of processes and threads; `None` means [`DEFAULT_PIDS`]: no
+    /// deal buys enough processes to exhaust the host's pid space.
     pub pids: Option<u64>,
     /// Size of the container's writable layer in bytes.
     pub disk_bytes: Option<u64>,
@@ -110,6 +111,11 @@ pub enum SpecError {
         /// What is accepted.
         hint: &'static str,
     },
+    /// A user namespace mapping that would reach the host's own users.
+    #[error(
+        "user namespace mapping {0:?} is refused: map to host ids from 100000 up, 1 to 65536 of them"
+    )]
+    BadUserNamespace(IdMapping),
     /// The working directory is not absolute.
     #[error("working directory {0:?} must be an absolute path")]
     BadWorkingDir(String),
@@ -134,6 +140,9 @@ pub const DEFAULT_CAPABILITIES: [Capability; 11] = [
     Capability::SysChroot,
     Capability::AuditWrite,
 ];
+
+/// The process limit of a task that names none.
+pub const DEFAULT_PIDS: u64 = 4096;
 
 /// The CFS period the CPU quota is expressed in (100 ms, the kernel's default).
 const CPU_PERIOD_US: u64 = 100_000;
@@ -338,10 +347,17 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
         .map(|(_, hard)| hard.min(65_536))
         .unwrap_or(1024);
     let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.iter().copied().collect();
+    // A non-root user gets no capabilities in effect (as with Docker): the
+    // set above is root's, kept as the bounding set.
+    let active = if uid == 0 {
+        caps.clone()
+    } else {
+        HashSet::new()
+    };
     let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
+        .bounding(caps)
+        .effective(active.clone())
+        .permitted(active)
         .inheritable(HashSet::new())
         .ambient(HashSet::new())
         .build()?;
@@ -350,7 +366,15 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
         .args(args)
         .env(env)
         .cwd(cwd)
-        .user(UserBuilder::default().uid(uid).gid(gid).build()?)
+        // Supplementary groups set explicitly: otherwise the daemon's own
+        // groups would be inherited.
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .additional_gids(vec![gid])
+                .build()?,
+        )
         .capabilities(capabilities)
         .no_new_privileges(true)
         .rlimits(vec![
@@ -386,6 +410,7 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
         .seccomp(default_seccomp()?)
         .devices(inputs.additions.devices);
     if let Some(map) = task.user_namespace {
+        check_mapping(map)?;
         namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::User)
@@ -416,6 +441,21 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
     spec.set_mounts(Some(mounts));
     spec.set_linux(Some(linux));
     Ok(spec)
+}
+
+/// The lowest host id a user namespace may map to: ids below belong to the
+/// machine's own system and login users.
+pub const MIN_MAPPED_HOST_ID: u32 = 100_000;
+
+fn check_mapping(map: IdMapping) -> Result<(), SpecError> {
+    let fits = map
+        .host_id
+        .checked_add(map.size)
+        .is_some_and(|end| end < u32::MAX);
+    if map.host_id < MIN_MAPPED_HOST_ID || !(1..=65_536).contains(&map.size) || !fits {
+        return Err(SpecError::BadUserNamespace(map));
+    }
+    Ok(())
 }
 
 fn process_args(
@@ -477,7 +517,7 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let passwd = image_file(rootfs, "etc/passwd");
     let (uid, primary_gid) = match user.parse::<u32>() {
         Ok(uid) => {
             let gid = lookup(&passwd, |f| f.get(2) == Some(&user)).and_then(|f| parse_id(f.get(3)));
@@ -498,7 +538,7 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
-                let groups = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+                let groups = image_file(rootfs, "etc/group");
                 let fields = lookup(&groups, |f| f.first() == Some(&g)).ok_or_else(|| {
                     bad(format!(
                         "no group {g:?} in the image's /etc/group; use a numeric gid"
@@ -509,7 +549,17 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<(u32, u32), SpecError> {
             }
         },
     };
+    if uid == u32::MAX || gid == u32::MAX {
+        // setresuid(-1) means "leave unchanged": the process would stay root.
+        return Err(bad("id 4294967295 is not a user; choose another".into()));
+    }
     Ok((uid, gid))
+}
+
+/// An image's account file, read inside its root (an image's symlink cannot
+/// make the runtime read a host file), at most 1 MiB.
+fn image_file(rootfs: &Path, name: &str) -> String {
+    crate::layer::read_image_file(rootfs, Path::new(name), 1 << 20).unwrap_or_default()
 }
 
 fn lookup(file: &str, matches: impl Fn(&[&str]) -> bool) -> Option<Vec<&str>> {
@@ -561,7 +611,8 @@ fn resources(
                 .build()?,
         );
     }
-    if let Some(pids) = limits.pids {
+    {
+        let pids = limits.pids.unwrap_or(DEFAULT_PIDS);
         if !(1..=4_194_304).contains(&pids) {
             return Err(SpecError::BadLimit {
                 name: "pids",
@@ -692,7 +743,9 @@ fn default_mounts(user_namespace: bool) -> Result<Vec<Mount>, SpecError> {
             "/sys",
             "none",
             "/sys",
-            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            // "rro": read-only all the way down (cgroupfs and the other
+            // submounts too), not only at the top.
+            &["rbind", "nosuid", "noexec", "nodev", "rro"],
         )?);
     } else {
         mounts.push(mount(

@@ -305,3 +305,56 @@ fn a_malformed_digest_string_is_refused_with_the_expected_form() {
     let d = Digest::of(b"x");
     assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
 }
+
+#[test]
+fn a_whiteout_naming_its_own_or_parent_directory_is_refused() {
+    for name in ["etc/.wh..", "etc/.wh...", "etc/.wh."] {
+        let s = sandbox();
+        let lower = Tar::new().file("etc/keep", b"1").layer(&s.base, "l1");
+        apply_layer(&lower, &s.root).unwrap();
+        let upper = Tar::new().file(name, b"").layer(&s.base, "l2");
+        let message = escape(apply_layer(&upper, &s.root));
+        assert!(message.contains("whiteout"), "{name}: {message}");
+        assert!(
+            s.root.join("etc/keep").exists(),
+            "{name} removed a directory"
+        );
+        assert!(s.outside.exists() && s.root.exists());
+    }
+}
+
+#[test]
+fn entries_keep_their_owner_and_sticky_bit_but_not_setuid() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = sandbox();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, mode: u32, uid: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(0);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(uid);
+        tar.append_data(&mut h, name, &b""[..]).unwrap();
+    };
+    add("tmp", tar::EntryType::Directory, 0o1777, 0);
+    add("home/app", tar::EntryType::Directory, 0o750, 101);
+    add("home/app/tool", tar::EntryType::Regular, 0o4755, 101);
+    let bytes = tar.into_inner().unwrap();
+    let path = s.base.join("owners.tar");
+    fs::write(&path, &bytes).unwrap();
+    let layer = LayerBlob {
+        path,
+        digest: Digest::of(&bytes),
+        diff_id: Digest::of(&bytes),
+        compression: Compression::None,
+    };
+    apply_layer(&layer, &s.root).unwrap();
+    let tmp = fs::metadata(s.root.join("tmp")).unwrap();
+    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
+    let tool = fs::metadata(s.root.join("home/app/tool")).unwrap();
+    assert_eq!(tool.permissions().mode() & 0o7777, 0o755, "setuid stripped");
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!((tool.uid(), tool.gid()), (101, 101));
+    }
+}
