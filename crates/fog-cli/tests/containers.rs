@@ -243,7 +243,10 @@ fn the_container_runs_hardened() {
     let log = f.log(&id);
     assert!(log.contains("NoNewPrivs:\t1"), "{log}");
     // SIGPIPE starts at its default (the Rust shim's ignored SIGPIPE is not inherited).
-    let ignored = log.lines().find_map(|l| l.split("SigIgn:\t").nth(1)).unwrap();
+    let ignored = log
+        .lines()
+        .find_map(|l| l.split("SigIgn:\t").nth(1))
+        .unwrap();
     let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
     assert_eq!(ignored & (1 << (13 - 1)), 0, "SIGPIPE ignored: {log}");
     assert!(log.contains("Seccomp:\t2"), "{log}");
@@ -602,4 +605,17 @@ fn an_image_user_file_linked_to_a_host_file_is_not_read() {
     };
     let err = f.runtime.create(&request, &f.image).unwrap_err();
     assert!(err.to_string().contains("no such user"), "{err}");
+}
+
+#[test]
+fn an_argument_with_a_nul_byte_is_refused_with_a_clear_error() {
+    let f = fixture();
+    let request = ContainerRequest {
+        id: unique("nul"),
+        task: shell("echo a\0b"),
+        ..Default::default()
+    };
+    let err = f.runtime.create(&request, &f.image).unwrap_err();
+    assert!(err.to_string().contains("NUL byte"), "{err}");
+    assert!(f.runtime.list().unwrap().is_empty());
 }

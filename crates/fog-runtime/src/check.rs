@@ -18,6 +18,7 @@ pub fn run(shim: ShimCommand, scratch: &Path) -> Vec<Check> {
         namespaces(),
         user_namespaces(),
         cgroups(),
+        device_cgroup(),
         seccomp(),
         filesystem(
             "overlay",
@@ -34,7 +35,7 @@ pub fn run(shim: ShimCommand, scratch: &Path) -> Vec<Check> {
 }
 
 /// Checks whose failure limits what can be sold but does not stop the worker.
-const OPTIONAL: [&str; 1] = ["user namespaces"];
+const OPTIONAL: [&str; 2] = ["user namespaces", "device cgroup"];
 
 /// Whether a failed `check` still leaves the worker able to sell.
 pub fn is_optional(check: &Check) -> bool {
@@ -116,6 +117,26 @@ fn cgroups() -> Check {
         }
     };
     check("cgroups", result)
+}
+
+/// On cgroup v2 device rules are eBPF programs, which this build of
+/// libcontainer does not load (its `cgroupsv2_devices` feature needs
+/// libbpf): containers then rely on the missing CAP_MKNOD and their private
+/// /dev alone.
+fn device_cgroup() -> Check {
+    check(
+        "device cgroup",
+        if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            Err(
+                "not enforced on cgroup v2 by this build (defence in depth only: containers \
+                 still cannot create or reach host devices); boot with \
+                 systemd.unified_cgroup_hierarchy=0 to have it"
+                    .into(),
+            )
+        } else {
+            Ok("cgroup v1 devices controller enforces the allow-list".into())
+        },
+    )
 }
 
 fn seccomp() -> Check {

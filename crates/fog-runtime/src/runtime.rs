@@ -225,6 +225,9 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeE
 
 const RECORD: &str = "container.json";
 
+/// How long a shim may take to create its container.
+const SHIM_REPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Serialises [`Runtime::start`] across the process (see there).
 static START: Mutex<()> = Mutex::new(());
 const DELETING: &str = "deleting";
@@ -475,10 +478,27 @@ impl Runtime {
         record.shim_pid = Some(pid);
         record.shim_start_ticks = process_start_ticks(pid);
         self.save(record)?;
-        let mut line = String::new();
+        // The shim's first line, read on a thread so a wedged shim cannot
+        // hang `create`: it is killed after SHIM_REPORT_TIMEOUT.
+        let (tx, rx) = std::sync::mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                let _ = tx.send(line);
+            });
         }
+        let line = match rx.recv_timeout(SHIM_REPORT_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                format!(
+                    "error the shim did not report within {} s and was killed",
+                    SHIM_REPORT_TIMEOUT.as_secs()
+                )
+            }
+        };
         self.lock_shims().insert(id.clone(), child);
         let message = match line.trim_end().split_once(' ') {
             Some(("created", _pid)) => return Ok(()),

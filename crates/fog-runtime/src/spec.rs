@@ -116,6 +116,9 @@ pub enum SpecError {
         "user namespace mapping {0:?} is refused: map to host ids from 100000 up, 1 to 65536 of them"
     )]
     BadUserNamespace(IdMapping),
+    /// An argument, environment entry or directory holds a NUL byte.
+    #[error("{0:?} contains a NUL byte, which no process argument can hold; remove it")]
+    NulByte(String),
     /// The working directory is not absolute.
     #[error("working directory {0:?} must be an absolute path")]
     BadWorkingDir(String),
@@ -332,6 +335,15 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
     if !cwd.starts_with('/') {
         return Err(SpecError::BadWorkingDir(cwd));
     }
+    // The kernel takes C strings: a NUL would cut an argument silently.
+    if let Some(bad) = args
+        .iter()
+        .chain(&env)
+        .chain([&cwd])
+        .find(|s| s.contains('\0'))
+    {
+        return Err(SpecError::NulByte(bad.replace('\0', "\\0")));
+    }
     let user_name = task
         .user
         .clone()
@@ -383,7 +395,17 @@ pub fn build(task: &TaskSpec, inputs: SpecInputs<'_>) -> Result<Spec, SpecError>
                 .soft(open_files)
                 .hard(open_files)
                 .build()?,
+            // No core dumps: the host's core_pattern may pipe them to a host
+            // program, and they would fill the supplier's disk.
+            PosixRlimitBuilder::default()
+                .typ(PosixRlimitType::RlimitCore)
+                .soft(0u64)
+                .hard(0u64)
+                .build()?,
         ])
+        // Neutral for the OOM killer whatever the daemon's own score (a
+        // daemon at -1000 must not make its tenants unkillable).
+        .oom_score_adj(0)
         .build()?;
 
     let mut namespaces = Vec::new();
