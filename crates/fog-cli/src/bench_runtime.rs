@@ -44,10 +44,7 @@ pub(crate) fn run(bench: &RuntimeBench) -> anyhow::Result<RuntimeFigures> {
         );
     }
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
-    let shim = ShimCommand {
-        program: std::env::current_exe().context("locating the fog binary")?,
-        args: vec!["runtime".into(), "shim".into()],
-    };
+    let shim = ShimCommand::fog(std::env::current_exe().context("locating the fog binary")?);
     let mut config = RuntimeConfig::new(dir.path().join("runtime"), shim);
     config.cgroup_parent = "fog-bench".into();
     config.owns_host_networks = false;

@@ -150,10 +150,9 @@ fn main() -> ExitCode {
 }
 
 fn worker_check(json: bool, scratch: &std::path::Path) -> anyhow::Result<()> {
-    let shim = fog_runtime::runtime::ShimCommand {
-        program: std::env::current_exe().context("locating the fog binary")?,
-        args: vec!["runtime".into(), "shim".into()],
-    };
+    let shim = fog_runtime::runtime::ShimCommand::fog(
+        std::env::current_exe().context("locating the fog binary")?,
+    );
     let checks = fog_runtime::check::run(shim, scratch);
     let failed = checks
         .iter()

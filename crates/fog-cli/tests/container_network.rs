@@ -30,10 +30,7 @@ fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let shim = ShimCommand {
-            program: PathBuf::from(env!("CARGO_BIN_EXE_fog")),
-            args: vec!["runtime".into(), "shim".into()],
-        };
+        let shim = ShimCommand::fog(env!("CARGO_BIN_EXE_fog"));
         let mut config = RuntimeConfig::new(dir.path().join("runtime"), shim);
         config.cgroup_parent = "fog-test-net".into();
         let (runtime, _) = Runtime::open(config).unwrap();

@@ -23,10 +23,7 @@ struct Fixture {
 }
 
 fn config(root: &Path) -> RuntimeConfig {
-    let shim = ShimCommand {
-        program: PathBuf::from(env!("CARGO_BIN_EXE_fog")),
-        args: vec!["runtime".into(), "shim".into()],
-    };
+    let shim = ShimCommand::fog(env!("CARGO_BIN_EXE_fog"));
     let mut config = RuntimeConfig::new(root, shim);
     config.cgroup_parent = "fog-test".into();
     config.owns_host_networks = false;

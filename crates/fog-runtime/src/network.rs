@@ -915,44 +915,26 @@ fn rules(id: &str, a: &Allocation) -> Vec<(&'static str, &'static str, Vec<Strin
         let hport = p.host_port.to_string();
         let to = format!("{cip}:{}", p.container_port);
         let proto = p.protocol.as_str();
-        out.push((
-            "nat",
-            "FOG-PREROUTING",
-            args(&[
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-p",
-                proto,
-                "--dport",
-                &hport,
-                "-j",
-                "DNAT",
-                "--to-destination",
-                &to,
-            ]),
-        ));
+        let dnat = [
+            "-m",
+            "addrtype",
+            "--dst-type",
+            "LOCAL",
+            "-p",
+            proto,
+            "--dport",
+            &hport,
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &to,
+        ];
+        out.push(("nat", "FOG-PREROUTING", args(&dnat)));
+        let not_loopback = ["!", "-d", "127.0.0.0/8"];
         out.push((
             "nat",
             "FOG-OUTPUT",
-            args(&[
-                "!",
-                "-d",
-                "127.0.0.0/8",
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-p",
-                proto,
-                "--dport",
-                &hport,
-                "-j",
-                "DNAT",
-                "--to-destination",
-                &to,
-            ]),
+            args(&[&not_loopback[..], &dnat].concat()),
         ));
     }
     out.push((

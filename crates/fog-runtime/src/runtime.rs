@@ -50,6 +50,16 @@ pub struct ShimCommand {
     pub args: Vec<String>,
 }
 
+impl ShimCommand {
+    /// The `fog` binary at `program`, as `fog runtime shim <dir>`.
+    pub fn fog(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: vec!["runtime".into(), "shim".into()],
+        }
+    }
+}
+
 /// Where the runtime keeps its state and how it starts shims.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -409,12 +419,13 @@ impl Runtime {
         })?;
 
         let attachment = self.network.attach(&id, &record.request.network)?;
-        let mut additions = Additions::default();
         let gpus = crate::gpu::spec_additions(&record.request.gpus)?;
-        additions.devices = gpus.devices;
-        additions.device_rules = gpus.device_rules;
-        additions.mounts = gpus.mounts;
-        additions.env = gpus.env;
+        let mut additions = Additions {
+            devices: gpus.devices,
+            device_rules: gpus.device_rules,
+            mounts: gpus.mounts,
+            env: gpus.env,
+        };
         let hostname = hostname(&id);
         additions.mounts.extend(etc_files(&dir, &hostname)?);
 
@@ -476,7 +487,7 @@ impl Runtime {
         };
         let pid = child.id() as i32;
         record.shim_pid = Some(pid);
-        record.shim_start_ticks = process_start_ticks(pid);
+        record.shim_start_ticks = process_stat(pid).map(|(_, ticks)| ticks);
         self.save(record)?;
         // The shim's first line, read on a thread so a wedged shim cannot
         // hang `create`: it is killed after SHIM_REPORT_TIMEOUT.
@@ -912,10 +923,12 @@ impl Runtime {
         if let Some(child) = self.lock_shims().get_mut(&record.request.id) {
             return matches!(child.try_wait(), Ok(None));
         }
-        // Not ours (we restarted): alive if the same process still holds the pid.
-        process_start_ticks(pid).is_some()
-            && process_start_ticks(pid) == record.shim_start_ticks
-            && !is_zombie(pid)
+        // Not ours (we restarted): alive if the same process still holds the
+        // pid and has not exited.
+        match process_stat(pid) {
+            Some((state, ticks)) => state != 'Z' && Some(ticks) == record.shim_start_ticks,
+            None => false,
+        }
     }
 
     /// The unpacked root of `image`, unpacking it on first use.
@@ -994,24 +1007,16 @@ fn lc_err(id: &str, action: &'static str, e: impl std::fmt::Display) -> RuntimeE
     }
 }
 
-/// The start time of a process in clock ticks since boot (`/proc/<pid>/stat`
-/// field 22): with the pid, it names one process even after pids wrap.
-fn process_start_ticks(pid: i32) -> Option<u64> {
+/// A process's state letter and start time in clock ticks since boot
+/// (`/proc/<pid>/stat` fields 3 and 22): with the pid, the start time names
+/// one process even after pids wrap.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it follow the last ')'.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    rest.split(' ').nth(19)?.parse().ok()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rfind(')')
-                .and_then(|i| s.get(i + 2..i + 3))
-                .map(|st| st == "Z")
-        })
-        .unwrap_or(false)
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((state, ticks))
 }
 
 /// Creates and mounts a size-capped ext4 image for the writable layer.
